@@ -1,0 +1,40 @@
+"""roofline: the compute package behind the book, its explorers and its graded problem sets.
+
+Base SI units throughout (FLOP, byte, second); functions broadcast over numpy
+arrays; bad input raises ``ValueError`` naming the argument.
+"""
+
+from .core import TimeBounds, attainable_flops, bound_by, ridge_intensity, time_bounds
+from .hardware import CHIPS, Chip, MemoryLevel, get_chip, list_chips
+from .hierarchy import LevelPoint, bottleneck, hierarchical_roofline, tiled_matmul_bytes
+from .models import MODELS, ModelConfig, get_model, list_models
+from .kv_cache import kv_cache_bytes
+from .ops import (
+    OpCost,
+    ShardedMatmul,
+    critical_batch_size,
+    dot_product,
+    elementwise,
+    matmul,
+    matmul_bytes,
+    matmul_flops,
+    matmul_intensity,
+    per_example_matmul,
+    sharded_matmul,
+    sharded_matmul_critical_d,
+)
+from .plotting import plot_hierarchical_roofline, plot_roofline
+from .units import (
+    DTYPE_BYTES,
+    dtype_bytes,
+    format_bandwidth,
+    format_bytes,
+    format_flop_count,
+    format_flops,
+    format_intensity,
+    format_si,
+    format_time,
+)
+from .workloads import WORKLOADS, Workload, get_workload
+
+__all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,0 +1,27 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def run(cmd, cwd, timeout=600):
+    """Run a command with the test environment's tools first on PATH; return the completed process."""
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYDEVD_DISABLE_FILE_VALIDATION="1")
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def course(tmp_path_factory):
+    """A throw-away copy of the course (solutions, exercises, nbgrader config, Makefile)."""
+    root = tmp_path_factory.mktemp("course")
+    for name in ("solutions", "exercises"):
+        shutil.copytree(REPO / name, root / name)
+    for name in ("nbgrader_config.py", "Makefile"):
+        shutil.copy(REPO / name, root / name)
+    return root

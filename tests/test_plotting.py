@@ -1,0 +1,85 @@
+import base64
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import roofline as rl  # noqa: E402
+from roofline.widgets import draw_matmul_explorer, matmul_explorer, matmul_summary  # noqa: E402
+
+
+def teardown_function():
+    plt.close("all")
+
+
+def test_roofline_plot_draws_each_chip_and_marks_the_ridge():
+    ax = rl.plot_roofline(["tpu-v5e", "h100-sxm"], points=[("dot", 0.5), ("measured", 100, 1e13)])
+    lines = [l for l in ax.get_lines() if l.get_label() in ("Google TPU v5e (bf16)", "NVIDIA H100 SXM (bf16)")]
+    assert len(lines) == 2
+    v5e_y = lines[0].get_ydata()
+    assert v5e_y.max() == pytest.approx(1.97e14)
+    ridges = sorted(l.get_xdata()[0] for l in ax.get_lines() if l.get_linestyle() == ":")
+    assert ridges == pytest.approx(sorted([rl.get_chip("tpu-v5e").ridge_intensity(),
+                                          rl.get_chip("h100-sxm").ridge_intensity()]))
+    dots = [l for l in ax.get_lines() if l.get_marker() == "o"]
+    assert dots[0].get_ydata()[0] == pytest.approx(0.5 * 8.19e11)  # placed on the first roof
+    assert dots[1].get_ydata()[0] == 1e13  # placed at the measured rate
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+
+
+def test_roofline_plot_accepts_custom_roofs():
+    ax = rl.plot_roofline(("my chip", 1e12, 1e9), intensity_range=(1, 1e4))
+    assert ax.get_lines()[0].get_ydata().max() == pytest.approx(1e12)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(chips=["nope"]), "chip_id"),
+    (dict(chips=[]), "chips"),
+    (dict(chips=[42]), "chips"),
+    (dict(chips="h100-sxm", intensity_range=(10, 1)), "intensity_range"),
+    (dict(chips="h100-sxm", points=[("a",)]), "points"),
+    (dict(chips="a100-80gb", dtype="fp8"), "fp8"),
+])
+def test_roofline_plot_bad_input(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        rl.plot_roofline(**kwargs)
+
+
+def test_hierarchical_plot_has_one_roof_per_level():
+    points = rl.hierarchical_roofline(1e12, {"L1": 1e11, "HBM": 1e9}, {"L1": 2e13, "HBM": 1.5e12}, 3e14)
+    ax = rl.plot_hierarchical_roofline(points, 3e14)
+    assert {l.get_label() for l in ax.get_lines()} >= {"L1 roof", "HBM roof"}
+
+
+def test_matmul_summary_agrees_with_the_core_functions():
+    s = matmul_summary("h100-sxm", "bf16", 64, 8192, 8192)
+    assert s["intensity"] == pytest.approx(rl.matmul_intensity(64, 8192, 8192))
+    assert s["bound"] == "memory"
+    assert s["fraction_of_peak"] == pytest.approx(s["intensity"] / s["ridge"])
+    assert matmul_summary("h100-sxm", "bf16", 4096, 8192, 8192)["bound"] == "compute"
+
+
+def test_explorer_shows_a_widget_in_jupyter_and_a_png_in_html():
+    explorer = matmul_explorer("tpu-v5e", "bf16", 256, 4096, 4096)
+    bundle = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    png = base64.b64decode(bundle["image/png"])
+    assert png.startswith(b"\x89PNG")
+    assert len(png) < 200_000
+
+
+def test_explorer_redraws_and_follows_the_chip():
+    explorer = matmul_explorer("h100-sxm", "fp8", 256, 4096, 4096)
+    chip, dtype = explorer.widget.children[0].children
+    chip.value = "a100-80gb"  # no fp8 on the A100: the dtype falls back to one it has
+    assert dtype.value in rl.get_chip("a100-80gb").dense_flops
+    assert "fp8" not in dtype.options
+
+
+def test_draw_explorer_title_states_the_regime():
+    _, ax = plt.subplots()
+    draw_matmul_explorer("tpu-v5e", "bf16", 8, 4096, 4096, ax=ax)
+    assert "memory-bound" in ax.get_title()

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+import roofline as rl
+
+
+@pytest.mark.parametrize("dtype, size", [("fp32", 4), ("tf32", 4), ("bf16", 2), ("fp16", 2),
+                                         ("fp8", 1), ("int8", 1), ("int4", 0.5), ("BF16", 2)])
+def test_dtype_bytes(dtype, size):
+    assert rl.dtype_bytes(dtype) == size
+
+
+@pytest.mark.parametrize("bad", ["fp64", "", None, 2])
+def test_unknown_dtype_is_a_value_error_naming_the_argument(bad):
+    with pytest.raises(ValueError, match="dtype"):
+        rl.dtype_bytes(bad)
+
+
+@pytest.mark.parametrize("value, text", [
+    (3.35e12, "3.35 TB/s"), (8.19e11, "819 GB/s"), (999.7e9, "1 TB/s"), (1.5e3, "1.5 kB/s"), (12.0, "12 B/s"),
+])
+def test_format_bandwidth(value, text):
+    assert rl.format_bandwidth(value) == text
+
+
+def test_format_helpers():
+    assert rl.format_flops(9.894e14) == "989 TFLOP/s"
+    assert rl.format_flop_count(2.2e12) == "2.2 TFLOP"
+    assert rl.format_bytes(8e10) == "80 GB"
+    assert rl.format_bytes(80 * 2**30, binary=True) == "80 GiB"
+    assert rl.format_time(1.01e-3) == "1.01 ms"
+    assert rl.format_time(46.1e-6) == "46.1 µs"
+    assert rl.format_time(90) == "90 s"
+    assert rl.format_intensity(240.537) == "241 FLOP/B"
+    assert rl.format_si(0, "B") == "0 B"
+
+
+def test_format_rejects_non_finite():
+    with pytest.raises(ValueError, match="finite"):
+        rl.format_time(float("inf"))
+    with pytest.raises(ValueError, match="finite"):
+        rl.format_si(float("nan"), "B")
+
+
+def test_check_positive_names_the_argument():
+    from roofline.units import check_positive
+
+    with pytest.raises(ValueError, match="bandwidth must be > 0"):
+        check_positive("bandwidth", 0)
+    with pytest.raises(ValueError, match="B must be >= 0"):
+        check_positive("B", np.array([1, -1]), allow_zero=True)
+    with pytest.raises(ValueError, match="peak must be finite"):
+        check_positive("peak", [1, np.nan])
+    with pytest.raises(ValueError, match="x must be a number"):
+        check_positive("x", "12")
+    with pytest.raises(ValueError, match="x must be a number"):
+        check_positive("x", True)

@@ -74,14 +74,7 @@ def plot_roofline(chips, dtype="bf16", points=(), ax=None, intensity_range=(0.1,
         ax.plot([intensity], [rate], "o", color="black", ms=6, zorder=5)
         ax.annotate(f"{label}\n{format_flops(rate)}", (intensity, rate), xytext=(-4, 8),
                     textcoords="offset points", fontsize=8, ha="right")
-    ax.set_ylim(top=max(peak for _, peak, _ in roofs) * 4)
-    ax.set_xlabel("arithmetic intensity (FLOP/byte)")
-    ax.set_ylabel("attainable FLOP/s")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8)
-    if title:
-        ax.set_title(title)
-    return ax
+    return _finish(ax, max(peak for _, peak, _ in roofs), "arithmetic intensity (FLOP/byte)", "upper left", title)
 
 
 def plot_hierarchical_roofline(points: list[LevelPoint], peak_flops, ax=None, title=None):
@@ -100,11 +93,16 @@ def plot_hierarchical_roofline(points: list[LevelPoint], peak_flops, ax=None, ti
         ax.plot([p.intensity], [p.attainable], "o", color=color, ms=7, zorder=5)
         ax.annotate(f"{p.level}: {format_intensity(p.intensity)}", (p.intensity, p.attainable),
                     xytext=(6, -14 - 11 * i), textcoords="offset points", fontsize=8, color=color)
-    ax.set_ylim(top=peak_flops * 4)
-    ax.set_xlabel("arithmetic intensity at each level (FLOP/byte)")
+    return _finish(ax, peak_flops, "arithmetic intensity at each level (FLOP/byte)", "lower right", title)
+
+
+def _finish(ax, top_peak, xlabel, legend_loc, title):
+    """Shared axis labels, grid, legend and head-room above the highest roof."""
+    ax.set_ylim(top=top_peak * 4)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("attainable FLOP/s")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc=legend_loc, fontsize=8)
     if title:
         ax.set_title(title)
     return ax

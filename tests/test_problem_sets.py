@@ -75,6 +75,12 @@ def graded(course):
         "import roofline\nint8_critical_batch = roofline.critical_batch_size(3.94e14, 8.1e11, 'int8')")
     _answer_cell(cheat, "q2_answer").source = "mixed_critical_batch = 1.97e14 / 8.1e11"  # forgot the /2
     _submit(course, "carol", cheat)
+    looping = nbformat.read(REPO / "solutions/ps1_rooflines/ps1_rooflines.ipynb", as_version=4)
+    _answer_cell(looping, "q4_answer").source = "while True:\n    pass"
+    _submit(course, "dave", looping)
+    # The committed timeout is 60 s; a shorter one keeps this test quick.
+    config = course / "nbgrader_config.py"
+    config.write_text(config.read_text().replace("c.Execute.timeout = 60", "c.Execute.timeout = 5"))
     result = run(["make", "grade", f"BIN={BIN}", "STAMP="], cwd=course)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     with open(course / "grades.csv") as f:
@@ -103,7 +109,13 @@ def test_delegating_to_roofline_loses_only_that_task(graded):
     assert "mixed_critical_batch = 243.21 is not correct" in q2
 
 
+def test_an_infinite_loop_is_interrupted_and_the_rest_is_graded(graded):
+    rows, _ = graded
+    assert float(rows["dave"]["score"]) == 24 - 3  # only Task 4 lost
+    assert "c.Execute.timeout = 60" in (REPO / "nbgrader_config.py").read_text()
+
+
 def test_feedback_is_generated_for_every_student(graded):
     _, course = graded
-    for student in ("alice", "bob", "carol"):
+    for student in ("alice", "bob", "carol", "dave"):
         assert (course / "feedback" / student / "ps1_rooflines" / "ps1_rooflines.html").is_file()

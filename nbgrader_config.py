@@ -2,9 +2,22 @@
 
 import os
 
-c = get_config()  # noqa: F821 (provided by nbgrader)
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
+    GetGrades,
+    IgnorePattern,
+    LimitOutput,
+    SaveAutoGrades,
+)
 
-c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+from coursegrade.preprocessors import GuardedExecute, HideHiddenTests, RecordGradingEvents, WarningsKeepMarks
+
+c = get_config()  # noqa: F821 (provided by nbgrader)
+root = os.path.dirname(os.path.abspath(__file__))
+
+c.CourseDirectory.root = root
 c.CourseDirectory.course_id = "roofline-course"
 # Folder names under the root: authored notebooks (with solutions and hidden tests)
 # are the nbgrader "source"; the student versions are the "release".
@@ -13,7 +26,31 @@ c.CourseDirectory.release_directory = "exercises"
 c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
+# Parallel graders write to one SQLite file: wait for its lock instead of failing.
+c.CourseDirectory.db_url = f"sqlite:///{os.path.join(root, 'gradebook.db')}?timeout=120"
+
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
 # An infinite loop in a submission is interrupted after this many seconds per cell.
 c.Execute.timeout = 60
-c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+# Autograding, hardened (see src/coursegrade/preprocessors.py): kernels run in a
+# sandbox that hides this folder, test cells run in a restored kernel, a dead
+# kernel does not abort the notebook, and warnings in passing tests keep the points.
+c.Autograde.autograde_preprocessors = [
+    GuardedExecute,
+    WarningsKeepMarks,
+    IgnorePattern,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+    RecordGradingEvents,
+]
+c.SandboxedKernelManager.course_root = root
+c.SandboxedKernelManager.keep = [os.path.join(root, ".venv"), os.path.join(root, "src")]
+c.SandboxedKernelManager.memory_bytes = 4 * 2**30
+
+# Feedback shows which checks failed and why, never the hidden test code.
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]

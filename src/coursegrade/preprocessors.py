@@ -1,0 +1,159 @@
+"""nbgrader preprocessors and a kernel manager that make autograding robust.
+
+Configured in ``nbgrader_config.py`` so that every nbgrader command uses them:
+
+- :class:`SandboxedKernelManager` starts each kernel through :mod:`coursegrade.sandbox`
+  (course files hidden, unprivileged user, memory cap).
+- :class:`GuardedExecute` (replaces nbgrader's ``Execute``) installs
+  :mod:`coursegrade.guard` at kernel start and resets the kernel before every
+  test cell; a kernel that dies (``os._exit``, memory) no longer aborts the
+  notebook: the cell gets an error and the remaining cells are marked as not run.
+- :class:`WarningsKeepMarks` turns stderr text in passing test cells into stdout,
+  so a harmless warning does not cost the points.
+- :class:`RecordGradingEvents` stores what happened (tampering reset, kernel death,
+  timeouts) in the notebook's metadata for the grading report.
+- :class:`HideHiddenTests` (feedback) removes hidden test code and tracebacks.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
+from nbclient.exceptions import DeadKernelError
+from nbformat.v4 import new_output
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader.utils import is_grade, is_solution
+from traitlets import Bool, Integer, List, Unicode
+
+from . import sandbox
+
+GUARD_INSTALL = "__import__('coursegrade.guard', fromlist=['install']).install(get_ipython())"
+GUARD_RESET = "__import__('coursegrade.guard', fromlist=['reset']).reset(get_ipython())"
+EVENTS_KEY = "coursegrade"
+
+
+def _is_test_cell(cell) -> bool:
+    return cell.cell_type == "code" and is_grade(cell) and not is_solution(cell)
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """Starts the kernel inside :mod:`coursegrade.sandbox` when it is enabled and available."""
+
+    enabled = Bool(True, help="Run kernels in the sandbox (mount namespace, unprivileged user).").tag(config=True)
+    course_root = Unicode("", help="Folder to hide from student code (the course root).").tag(config=True)
+    keep = List(Unicode(), help="Paths under hidden folders that kernels need (read-only).").tag(config=True)
+    memory_bytes = Integer(4 * 2**30, help="Address-space limit of a kernel, bytes.").tag(config=True)
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        cmd = super().format_kernel_cmd(extra_arguments)
+        if not self.enabled:
+            return cmd
+        if not self.course_root:
+            raise ValueError("SandboxedKernelManager.course_root must be set when the sandbox is enabled")
+        if not sandbox.available():
+            raise RuntimeError(
+                "the grading sandbox needs mount namespaces (`unshare`); none could be created here. "
+                "Set c.SandboxedKernelManager.enabled = False to grade without it (student code can "
+                "then read the course files)."
+            )
+        keep = [Path(p) for p in self.keep] + _package_paths()
+        return sandbox.wrap(cmd, Path(self.course_root), keep, self.memory_bytes)
+
+
+def _package_paths() -> list[Path]:
+    """Where ``roofline`` and ``coursegrade`` are imported from (src/ for an editable install)."""
+    import roofline
+
+    return [Path(roofline.__file__).parent.parent, Path(__file__).parent.parent]
+
+
+class GuardedExecute(Execute):
+    """nbgrader's Execute, hardened against kernels that are tampered with or die."""
+
+    kernel_manager_class = SandboxedKernelManager
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.extra_arguments = [*self.extra_arguments, f"--IPKernelApp.exec_lines={GUARD_INSTALL}"]
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._dead = False
+        self._events = {"tampering": [], "kernel_died_in_cell": None, "timeouts": []}
+        nb, resources = super().preprocess(nb, resources, km=km)
+        resources.setdefault(EVENTS_KEY, {}).update(self._events)
+        return nb, resources
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return cell, resources
+        if self._dead:
+            cell.outputs = [_error("NotRun", "not run: the kernel died in an earlier cell")]
+            return cell, resources
+        try:
+            if _is_test_cell(cell):
+                changed = run_sync(self._reset)()
+                if changed:
+                    self._events["tampering"].append({"cell": cell.metadata.nbgrader.get("grade_id"), "reset": changed})
+            cell, resources = super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            self._dead = True
+            self._events["kernel_died_in_cell"] = index
+            cell.outputs.append(_error(
+                "DeadKernelError",
+                "the kernel died while running this cell (os._exit, a crash, or memory exhausted); "
+                "later cells were not run"))
+            return cell, resources
+        if any(o.output_type == "error" and o.get("ename") == "CellTimeoutError" for o in cell.outputs):
+            self._events["timeouts"].append(index)
+        return cell, resources
+
+    async def _reset(self) -> str:
+        """Undo tampering through user_expressions (not subject to input transformers)."""
+        msg_id = self.kc.execute("", silent=True, store_history=False, user_expressions={"guard": GUARD_RESET})
+        reply = await self.async_wait_for_reply(msg_id)
+        result = (reply or {}).get("content", {}).get("user_expressions", {}).get("guard", {})
+        if result.get("status") != "ok":
+            return f"the guard could not run ({result.get('ename', 'no reply')}: {result.get('evalue', '')})"
+        text = result.get("data", {}).get("text/plain", "''")
+        return text.strip("'\"")
+
+
+def _error(ename: str, evalue: str):
+    return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+class WarningsKeepMarks(NbGraderPreprocessor):
+    """In test cells without an error, show stderr text as stdout so it costs no points."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if _is_test_cell(cell) and not any(o.output_type == "error" for o in cell.outputs):
+            for output in cell.outputs:
+                if output.output_type == "stream" and output.name == "stderr":
+                    output.name = "stdout"
+        return cell, resources
+
+
+class RecordGradingEvents(NbGraderPreprocessor):
+    """Write the events GuardedExecute collected into the notebook metadata."""
+
+    def preprocess(self, nb, resources):
+        nb.metadata[EVENTS_KEY] = resources.get(EVENTS_KEY, {})
+        return nb, resources
+
+
+_HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]*\n?", re.S | re.M)
+
+
+class HideHiddenTests(NbGraderPreprocessor):
+    """For feedback: drop hidden test code, and tracebacks that would quote it."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if _is_test_cell(cell):
+            cell.source = _HIDDEN.sub("# (hidden tests)\n", cell.source)
+            for output in cell.outputs:
+                if output.output_type == "error":
+                    output.traceback = [f"{output.ename}: {output.evalue}"]
+        return cell, resources

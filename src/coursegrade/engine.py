@@ -1,0 +1,340 @@
+"""`make grade`: autograde every submission with nbgrader, in parallel, and report on each student.
+
+For each assignment (``solutions/<id>``) and each student folder under
+``submitted/``, the submission is first checked (present, valid JSON, the right
+assignment); good ones are autograded by nbgrader's own ``autograde`` and
+``generate_feedback`` (configured in ``nbgrader_config.py`` with the hardened
+preprocessors of :mod:`coursegrade.preprocessors`) in worker processes forked
+after nbgrader is imported, so no worker pays its start-up. Every student gets
+one row in the grades CSV, with a ``status`` and a ``reason``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import multiprocessing
+import os
+import shutil
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+STATUSES = ("graded", "timeout", "crashed", "invalid notebook", "wrong assignment", "empty submission",
+            "missing", "error")
+EXPORT_COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
+                  "raw_score", "late_submission_penalty", "score", "max_score"]
+
+
+@dataclass
+class Row:
+    """One student's result for one assignment."""
+
+    assignment: str
+    student: str
+    status: str = "graded"
+    reason: str = ""
+    seconds: float = 0.0
+    tasks: dict = field(default_factory=dict)  # grade_id -> score
+    export: dict = field(default_factory=dict)  # nbgrader export columns
+
+
+class Course:
+    """The course folder: nbgrader configuration, source notebooks, submissions."""
+
+    def __init__(self, root: Path):
+        from traitlets.config.loader import PyFileConfigLoader
+
+        self.root = root.resolve()
+        if not (self.root / "nbgrader_config.py").is_file():
+            raise ValueError(f"root must be a course folder with nbgrader_config.py; got {root}")
+        sys.path.insert(0, str(self.root))
+        self.config = PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
+        self.source = self.root / self.config.CourseDirectory.source_directory
+        self.submitted = self.root / self.config.CourseDirectory.submitted_directory
+        self.autograded = self.root / self.config.CourseDirectory.autograded_directory
+        self.feedback = self.root / self.config.CourseDirectory.feedback_directory
+
+    def api(self, **overrides):
+        """An in-process nbgrader API over this course (``overrides``: CourseDirectory traits)."""
+        from nbgrader.apps import NbGraderAPI
+        from nbgrader.coursedir import CourseDirectory
+
+        config = self.config.copy()
+        for key, value in overrides.items():
+            setattr(config.CourseDirectory, key, value)
+        return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+
+    def assignments(self) -> list[str]:
+        return sorted(p.name for p in self.source.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def notebooks(self, assignment: str) -> dict[str, set]:
+        """Notebook name -> grade ids of its cells, from the source version."""
+        result = {}
+        for path in sorted((self.source / assignment).glob("*.ipynb")):
+            nb = nbformat.read(path, as_version=4)
+            result[path.stem] = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+                                 if c.metadata.get("nbgrader", {}).get("grade_id")}
+        return result
+
+    def students(self) -> list[str]:
+        if not self.submitted.is_dir():
+            return []
+        return sorted(p.name for p in self.submitted.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def triage(course: Course, assignment: str, student: str, expected: dict) -> Row | None:
+    """A row for a submission that cannot be autograded, or ``None`` if it can."""
+    folder = course.submitted / student / assignment
+    row = Row(assignment, student)
+    if not folder.is_dir():
+        row.status, row.reason = "missing", f"no folder {folder.relative_to(course.root)}"
+        return row
+    files = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    if not files:
+        row.status, row.reason = "empty submission", "the submission folder is empty"
+        return row
+    for name, grade_ids in expected.items():
+        path = folder / f"{name}.ipynb"
+        if not path.is_file():
+            others = ", ".join(sorted(p.name for p in files)) or "nothing"
+            row.status, row.reason = "missing", f"{name}.ipynb not submitted (found: {others})"
+            return row
+        try:
+            nb = nbformat.read(path, as_version=4)
+            nbformat.validate(nb)
+        except Exception as error:  # noqa: BLE001 - any unreadable file is reported, not raised
+            row.status, row.reason = "invalid notebook", f"{name}.ipynb is not a valid notebook ({type(error).__name__}: {str(error)[:120]})"
+            return row
+        found = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
+        if grade_ids and not grade_ids & found:
+            row.status, row.reason = "wrong assignment", f"{name}.ipynb has none of this assignment's cells"
+            return row
+    return None
+
+
+def up_to_date(course: Course, assignment: str, student: str) -> bool:
+    """Whether the autograded copy is newer than every submitted file."""
+    graded = course.autograded / student / assignment
+    submitted = course.submitted / student / assignment
+    if not graded.is_dir():
+        return False
+    newest_submission = max((p.stat().st_mtime for p in submitted.rglob("*") if p.is_file()), default=0)
+    oldest_graded = min((p.stat().st_mtime for p in graded.glob("*.ipynb")), default=0)
+    return oldest_graded >= newest_submission
+
+
+_COURSE: Course | None = None
+
+
+def _grade_one(job):
+    """Worker: autograde one submission and write its feedback (nbgrader in-process)."""
+    assignment, student = job
+    start = time.perf_counter()
+    api = _COURSE.api()
+    result = api.autograde(assignment, student, force=True, create=True)
+    if result["success"]:
+        feedback = api.generate_feedback(assignment, student, force=True)
+        if not feedback["success"]:
+            result = {"success": True, "log": feedback["log"], "warning": "feedback failed: " + str(feedback["error"])}
+    return assignment, student, result, time.perf_counter() - start
+
+
+def _status_from_notebooks(course: Course, row: Row) -> None:
+    """Read the grading events stored by RecordGradingEvents into the row."""
+    reasons = []
+    for path in sorted((course.autograded / row.student / row.assignment).glob("*.ipynb")):
+        events = nbformat.read(path, as_version=4).metadata.get("coursegrade", {})
+        if events.get("kernel_died_in_cell") is not None:
+            row.status = "crashed"
+            reasons.append(f"{path.stem}: the kernel died in cell {events['kernel_died_in_cell']} "
+                           "(os._exit, a crash or memory); later cells not run")
+        if events.get("timeouts"):
+            row.status = "timeout" if row.status == "graded" else row.status
+            reasons.append(f"{path.stem}: cells {events['timeouts']} hit the time limit")
+        for tamper in events.get("tampering", []):
+            reasons.append(f"{path.stem}: before {tamper['cell']} the grader undid: {tamper['reset']}")
+    row.reason = "; ".join(reasons)
+
+
+def _scores(course: Course, rows: list[Row]) -> None:
+    """Fill scores (export columns and per-task) from the gradebook."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(course.config.CourseDirectory.db_url) as gb:
+        for row in rows:
+            max_score = gb.find_assignment(row.assignment).max_score
+            row.export = dict.fromkeys(EXPORT_COLUMNS, "")
+            row.export.update(assignment=row.assignment, student_id=row.student, raw_score=0.0,
+                              late_submission_penalty=0.0, score=0.0, max_score=max_score)
+            try:
+                student = gb.find_student(row.student)
+                row.export.update(last_name=student.last_name or "", first_name=student.first_name or "",
+                                  email=student.email or "")
+            except MissingEntry:
+                pass
+            if row.status not in ("graded", "timeout", "crashed"):
+                continue
+            try:
+                submission = gb.find_submission(row.assignment, row.student)
+            except MissingEntry:
+                row.status, row.reason = "error", "autograding left no gradebook entry"
+                continue
+            row.export.update(timestamp=submission.timestamp or "", raw_score=submission.score,
+                              late_submission_penalty=submission.late_submission_penalty,
+                              score=max(0.0, submission.score - submission.late_submission_penalty),
+                              duedate=submission.duedate or "")
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    row.tasks[grade.name] = grade.score
+
+
+def _absent_students(course: Course, assignments: list[str], seen: set) -> list[Row]:
+    """'missing' rows for students in the gradebook who submitted nothing at all."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(course.config.CourseDirectory.db_url) as gb:
+        absent = sorted(s.id for s in gb.students if s.id not in seen)
+    return [Row(a, s, "missing", "no submission folder") for a in assignments for s in absent]
+
+
+def _progress(done: int, total: int, label: str) -> None:
+    width = 30
+    filled = int(width * done / max(total, 1))
+    line = f"grading [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label}"
+    end = "\r" if sys.stderr.isatty() and done < total else "\n"
+    if sys.stderr.isatty() or done == total or done % 10 == 0:
+        print(line.ljust(100), end=end, file=sys.stderr, flush=True)
+
+
+def write_csv(rows: list[Row], path: Path) -> None:
+    task_columns = sorted({name for row in rows for name in row.tasks})
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(EXPORT_COLUMNS + ["status", "reason"] + task_columns)
+        for row in sorted(rows, key=lambda r: (r.assignment, r.student)):
+            writer.writerow([row.export.get(c, "") for c in EXPORT_COLUMNS] + [row.status, row.reason]
+                            + [row.tasks.get(c, "") for c in task_columns])
+
+
+def summary(rows: list[Row]) -> str:
+    """Counts by status, score distribution and the slowest notebooks, as text."""
+    lines = ["", "status counts:"]
+    for status in STATUSES:
+        count = sum(r.status == status for r in rows)
+        if count:
+            lines.append(f"  {status:<17s} {count}")
+    for assignment in sorted({r.assignment for r in rows}):
+        scores = [float(r.export["score"]) for r in rows if r.assignment == assignment]
+        top = next(r.export["max_score"] for r in rows if r.assignment == assignment)
+        lines.append(f"{assignment}: {len(scores)} students, score min {min(scores):g} / median "
+                     f"{statistics.median(scores):g} / mean {statistics.fmean(scores):.1f} / max {max(scores):g} "
+                     f"(out of {top:g})")
+    slow = sorted((r for r in rows if r.seconds), key=lambda r: -r.seconds)[:5]
+    if slow:
+        lines.append("slowest: " + ", ".join(f"{r.student}/{r.assignment} {r.seconds:.1f} s" for r in slow))
+    return "\n".join(lines)
+
+
+def grade(course: Course, assignments: list[str], jobs: int, force: bool, csv_path: Path) -> list[Row]:
+    """Grade every submission of ``assignments``; return one row per student and assignment."""
+    global _COURSE
+    _COURSE = course
+    import nbgrader.apps  # noqa: F401 - imported once here, inherited by forked workers
+
+    for assignment in assignments:  # registers the assignment and its cells in the gradebook
+        result = course.api(release_directory=str(Path("_build") / "release_check")).generate_assignment(
+            assignment, force=True, create=True)
+        if not result["success"]:
+            raise RuntimeError(f"could not register {assignment} in the gradebook:\n{result['log']}")
+    rows, todo = [], []
+    for assignment in assignments:
+        expected = course.notebooks(assignment)
+        for student in course.students():
+            row = triage(course, assignment, student, expected)
+            if row is None:
+                row = Row(assignment, student)
+                if force or not up_to_date(course, assignment, student):
+                    todo.append((assignment, student))
+            rows.append(row)
+    by_key = {(r.assignment, r.student): r for r in rows}
+    context = multiprocessing.get_context("fork")
+    with context.Pool(processes=max(1, jobs)) as pool:
+        for done, (assignment, student, result, seconds) in enumerate(pool.imap_unordered(_grade_one, todo), 1):
+            row = by_key[(assignment, student)]
+            row.seconds = seconds
+            if not result["success"]:
+                row.status = "error"
+                row.reason = f"nbgrader could not autograde: {str(result.get('error'))[-300:]}"
+            _progress(done, len(todo), f"{student}/{assignment}")
+    for row in rows:
+        if row.status == "graded":
+            _status_from_notebooks(course, row)
+    rows += _absent_students(course, assignments, {r.student for r in rows})
+    _scores(course, rows)
+    write_csv(rows, csv_path)
+    offline_feedback(course)
+    return rows
+
+
+_CDN_MATHJAX = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/latest.js?config=TeX-AMS_CHTML-full,Safe"
+
+
+def offline_feedback(course: Course) -> None:
+    """Make feedback pages render offline: a local MathJax 3 in feedback/_mathjax, loaded by each page.
+
+    nbgrader's feedback template loads MathJax 2 from a CDN whatever the exporter's
+    ``mathjax_url`` says, so the pages are rewritten after they are generated.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("sphinx-mathjax-offline")
+    if not course.feedback.is_dir():
+        return
+    target = course.feedback / "_mathjax"
+    if spec is not None and not (target / "tex-chtml.js").is_file():
+        source = Path(spec.origin).parent / "static" / "mathjax"
+        fonts = Path("output") / "chtml" / "fonts" / "woff-v2"
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source / "tex-chtml.js", target / "tex-chtml.js")
+        shutil.copytree(source / fonts, target / fonts, dirs_exist_ok=True)
+        shutil.copy(Path(__file__).with_name("mathjax_loader.js"), target / "loader.js")
+    for page in course.feedback.glob("*/*/*.html"):
+        text = page.read_text(encoding="utf-8")
+        if _CDN_MATHJAX in text:
+            page.write_text(text.replace(_CDN_MATHJAX, "../../_mathjax/loader.js"), encoding="utf-8")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m coursegrade", description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="course folder (default: here)")
+    parser.add_argument("--assignment", action="append", help="assignment id (repeatable; default: all)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="parallel graders (default: all cores)")
+    parser.add_argument("--force", action="store_true", help="re-grade submissions that have not changed")
+    parser.add_argument("--lms", type=Path, help="a zip or folder of files named by student, for zip_collect")
+    parser.add_argument("--csv", type=Path, default=Path("grades.csv"), help="grades file (default: grades.csv)")
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be >= 1; got {args.jobs}")
+    # nbgrader runs `alembic` from its own environment
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    course = Course(args.root)
+    assignments = args.assignment or course.assignments()
+    unknown = sorted(set(assignments) - set(course.assignments()))
+    if unknown:
+        parser.error(f"--assignment must be one of {course.assignments()}; got {unknown}")
+    if args.lms:
+        from .lms import collect
+
+        for assignment in assignments:
+            collect(course, assignment, args.lms)
+    start = time.perf_counter()
+    rows = grade(course, assignments, args.jobs, args.force, course.root / args.csv)
+    print(summary(rows))
+    print(f"{len(rows)} rows written to {args.csv} in {time.perf_counter() - start:.1f} s; feedback in "
+          f"{course.feedback.relative_to(course.root)}/")
+    return 0

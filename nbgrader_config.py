@@ -6,13 +6,22 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPrep
 from nbgrader.preprocessors import (
     AssignLatePenalties,
     CheckCellMetadata,
+    ClearOutput,
     GetGrades,
     IgnorePattern,
     LimitOutput,
+    OverwriteCells,
+    OverwriteKernelspec,
     SaveAutoGrades,
 )
 
-from coursegrade.preprocessors import GuardedExecute, HideHiddenTests, RecordGradingEvents, WarningsKeepMarks
+from coursegrade.preprocessors import (
+    DropDuplicateIds,
+    GuardedExecute,
+    HideHiddenTests,
+    RecordGradingEvents,
+    WarningsKeepMarks,
+)
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 root = os.path.dirname(os.path.abspath(__file__))
@@ -37,6 +46,13 @@ c.Execute.timeout = 60
 # Autograding, hardened (see src/coursegrade/preprocessors.py): kernels run in a
 # sandbox that hides this folder, test cells run in a restored kernel, a dead
 # kernel does not abort the notebook, and warnings in passing tests keep the points.
+c.Autograde.sanitize_preprocessors = [
+    ClearOutput,
+    DropDuplicateIds,
+    OverwriteKernelspec,
+    OverwriteCells,
+    CheckCellMetadata,
+]
 c.Autograde.autograde_preprocessors = [
     GuardedExecute,
     WarningsKeepMarks,
@@ -48,6 +64,8 @@ c.Autograde.autograde_preprocessors = [
     CheckCellMetadata,
     RecordGradingEvents,
 ]
+# A deleted or edited test cell is put back from the gradebook and graded.
+c.OverwriteCells.add_missing_cells = True
 c.SandboxedKernelManager.course_root = root
 c.SandboxedKernelManager.keep = [os.path.join(root, ".venv"), os.path.join(root, "src")]
 c.SandboxedKernelManager.memory_bytes = 4 * 2**30

@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-#: ``alice_ps1_rooflines.ipynb`` -> student ``alice``, file ``ps1_rooflines.ipynb``.
-NAMED_REGEXP = r"^(?P<student_id>[A-Za-z0-9.-]+)_(?P<file_id>.+\.ipynb)$"
+#: ``.../alice_ps1_rooflines.ipynb`` -> student ``alice``, file ``ps1_rooflines.ipynb``
+#: (nbgrader matches the regexp against the whole extracted path).
+NAMED_REGEXP = r".*/(?P<student_id>[A-Za-z0-9.-]+)_(?P<file_id>[^/]+\.ipynb)$"
 
 
 def collect(course, assignment: str, source: Path) -> None:

@@ -13,6 +13,8 @@ Configured in ``nbgrader_config.py`` so that every nbgrader command uses them:
 - :class:`RecordGradingEvents` stores what happened (tampering reset, kernel death,
   timeouts) in the notebook's metadata for the grading report.
 - :class:`HideHiddenTests` (feedback) removes hidden test code and tracebacks.
+- :class:`DropDuplicateIds` fixes nbgrader's DeduplicateIds, whose emptied metadata
+  makes ``OverwriteCells.add_missing_cells`` crash on a notebook with duplicated cells.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_output
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader.preprocessors import DeduplicateIds, Execute, NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Bool, Integer, List, Unicode
 
@@ -123,6 +125,16 @@ class GuardedExecute(Execute):
 
 def _error(ename: str, evalue: str):
     return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+class DropDuplicateIds(DeduplicateIds):
+    """Like DeduplicateIds (the last copy of a cell keeps its id), removing the metadata entirely."""
+
+    def preprocess_cell(self, cell, resources, index):
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        if cell.metadata.get("nbgrader") == {}:
+            del cell.metadata["nbgrader"]
+        return cell, resources
 
 
 class WarningsKeepMarks(NbGraderPreprocessor):

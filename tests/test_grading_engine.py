@@ -1,0 +1,215 @@
+"""`make grade` on broken, hostile and correct submissions, through the real nbgrader."""
+
+import csv
+import json
+import shutil
+import zipfile
+
+import nbformat
+import pytest
+
+from conftest import BIN, REPO, run
+
+pytestmark = pytest.mark.slow
+PS = "ps1_rooflines"
+SOLUTION = REPO / "solutions" / PS / f"{PS}.ipynb"
+RELEASE = REPO / "exercises" / PS / f"{PS}.ipynb"
+
+
+def _cell(nb, grade_id):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def _solution_with(**answers):
+    nb = nbformat.read(SOLUTION, as_version=4)
+    for grade_id, source in answers.items():
+        _cell(nb, grade_id).source = source
+    return nb
+
+
+def _write(root, student, nb_or_text, name=f"{PS}.ipynb"):
+    folder = root / "submitted" / student / PS
+    folder.mkdir(parents=True, exist_ok=True)
+    if isinstance(nb_or_text, str):
+        (folder / name).write_text(nb_or_text)
+    else:
+        nbformat.write(nb_or_text, folder / name)
+
+
+SNOOP = """import glob, os
+found = []
+for pattern in ["{root}/solutions/**/*.ipynb", "{root}/gradebook.db", "{root}/submitted/*/*/*.ipynb",
+                "{root}/autograded/**/*.ipynb", "/tmp/**/solutions/**/*.ipynb"]:
+    found += glob.glob(pattern, recursive=True)
+print("FOUND", found)
+int8_critical_batch = 3.94e14 / 8.1e11 / 2 if not found else 0.0"""
+
+CASES = {
+    # student: (submission, expected status, expected score out of 24)
+    "correct": (lambda root: nbformat.read(SOLUTION, as_version=4), "graded", 24),
+    "untouched": (lambda root: nbformat.read(RELEASE, as_version=4), "graded", 0),
+    "wrong": (lambda root: _solution_with(q1_answer="int8_critical_batch = 3.94e14 / 8.1e11"), "graded", 22),
+    "os_exit": (lambda root: _solution_with(q3_answer="import os\nos._exit(1)"), "crashed", 4),
+    "sys_exit": (lambda root: _solution_with(q2_answer="import sys\nsys.exit(2)"), "graded", 22),
+    "loop": (lambda root: _solution_with(q5_answer="while True:\n    pass"), "timeout", 22),
+    "memory": (lambda root: _solution_with(q4_answer="import numpy as np\nblob = np.ones(10**11)"), "graded", 21),
+    "patches_isclose": (lambda root: _solution_with(q1_answer=(
+        "import math, numpy, numpy.testing\n"
+        "numpy.isclose = numpy.allclose = math.isclose = lambda *a, **k: True\n"
+        "numpy.testing.assert_allclose = lambda *a, **k: None\n"
+        "numpy.minimum = lambda a, b: 0 * a\n"
+        "int8_critical_batch = 1.0")), "graded", 22),
+    "transformer": (lambda root: _solution_with(q1_answer=(
+        "def _drop_asserts(lines):\n    return [l for l in lines if 'assert' not in l and 'check.' not in l]\n"
+        "get_ipython().input_transformers_cleanup.append(_drop_asserts)\n"
+        "int8_critical_batch = 1.0")), "graded", 22),
+    "silences_errors": (lambda root: _solution_with(q1_answer=(
+        "get_ipython().showtraceback = lambda *a, **k: None\n"
+        "get_ipython()._showtraceback = lambda *a, **k: None\n"
+        "int8_critical_batch = 1.0")), "graded", 22),
+    "uses_roofline": (lambda root: _solution_with(q6_answer=(
+        "import roofline\nridge_point = roofline.ridge_intensity\ngtx1080ti_ridge = ridge_point(11.34e12, 484e9)")),
+        "graded", 22),
+    "warns": (lambda root: _solution_with(q6_answer=(
+        "import warnings\ndef ridge_point(peak_flops, bandwidth):\n"
+        "    warnings.warn('a harmless warning')\n    return peak_flops / bandwidth\n"
+        "gtx1080ti_ridge = 11.34e12 / 484e9")), "graded", 24),
+    "snoops": (lambda root: _solution_with(q1_answer=SNOOP.format(root=root)), "graded", 24),
+    "test_cells_edited": (lambda root: _tamper_tests(), "graded", 22),
+    "duplicated_cells": (lambda root: _duplicate_cells(), "graded", 24),
+    "invalid_json": (lambda root: '{"cells": [', "invalid notebook", 0),
+    "other_assignment": (lambda root: nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "x = 1", metadata={"nbgrader": {"grade_id": "ps9_q1", "solution": True, "grade": False,
+                                        "locked": False, "schema_version": 3}})]), "wrong assignment", 0),
+}
+
+
+def _tamper_tests():
+    nb = _solution_with(q1_answer="int8_critical_batch = -5.0")
+    _cell(nb, "q1_test").source = "pass  # tests removed"
+    nb.cells.remove(_cell(nb, "q2_test"))  # deleted test cell: restored by nbgrader
+    return nb
+
+
+def _duplicate_cells():
+    nb = nbformat.read(SOLUTION, as_version=4)
+    nb.cells.insert(5, nbformat.from_dict(json.loads(json.dumps(_cell(nb, "q1_answer")))))
+    return nb
+
+
+def _make_course(root):
+    for name in ("solutions", "exercises"):
+        shutil.copytree(REPO / name, root / name)
+    for name in ("nbgrader_config.py", "Makefile"):
+        shutil.copy(REPO / name, root / name)
+    config = root / "nbgrader_config.py"
+    config.write_text(config.read_text().replace("c.Execute.timeout = 60", "c.Execute.timeout = 5"))
+    for student, (make, _, _) in CASES.items():
+        _write(root, student, make(root))
+    (root / "submitted" / "empty_folder" / PS).mkdir(parents=True)
+    return root
+
+
+def _grade(root, *args):
+    result = run(["make", "grade", f"BIN={BIN}", "STAMP=", f"GRADE_ARGS={' '.join(args)}"], cwd=root)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    with open(root / "grades.csv") as f:
+        return {row["student_id"]: row for row in csv.DictReader(f)}, result.stdout
+
+
+@pytest.fixture(scope="module")
+def parallel(tmp_path_factory):
+    root = _make_course(tmp_path_factory.mktemp("parallel"))
+    rows, out = _grade(root, "--jobs", "2")
+    return root, rows, out
+
+
+@pytest.mark.parametrize("student", sorted(CASES))
+def test_every_case_gets_the_right_status_and_score(parallel, student):
+    _, rows, _ = parallel
+    _, status, score = CASES[student]
+    assert rows[student]["status"] == status, rows[student]["reason"]
+    assert float(rows[student]["score"]) == score, rows[student]
+    assert float(rows[student]["max_score"]) == 24
+
+
+def test_an_empty_folder_gets_a_row(parallel):
+    _, rows, _ = parallel
+    assert rows["empty_folder"]["status"] == "empty submission"
+    assert float(rows["empty_folder"]["score"]) == 0
+
+
+def test_csv_has_export_status_reason_and_task_columns(parallel):
+    root, rows, _ = parallel
+    header = next(csv.reader(open(root / "grades.csv")))
+    for column in ("assignment", "student_id", "score", "max_score", "status", "reason", "q1_test", "q8_test"):
+        assert column in header
+    assert rows["wrong"]["q1_test"] == "0.0" and rows["wrong"]["q2_test"] == "2.0"
+    assert "kernel died" in rows["os_exit"]["reason"]
+    assert "numpy.isclose" in rows["patches_isclose"]["reason"]
+    assert "input_transformers_cleanup" in rows["transformer"]["reason"]
+    assert "not a valid notebook" in rows["invalid_json"]["reason"]
+
+
+def test_student_code_cannot_see_the_course(parallel):
+    root, _, _ = parallel
+    nb = nbformat.read(root / "autograded" / "snoops" / PS / f"{PS}.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for o in _cell(nb, "q1_answer").outputs)
+    assert "FOUND []" in printed
+
+
+def test_delegation_is_explained_in_the_feedback(parallel):
+    root, _, _ = parallel
+    page = (root / "feedback" / "uses_roofline" / PS / f"{PS}.html").read_text()
+    assert "No credit for" in page and "reference package" in page
+
+
+def test_feedback_hides_hidden_tests_and_works_offline(parallel):
+    root, _, _ = parallel
+    for student in ("correct", "wrong", "uses_roofline"):
+        page = (root / "feedback" / student / PS / f"{PS}.html").read_text()
+        assert "BEGIN HIDDEN TESTS" not in page and "check.close" not in page and "import roofline as ref" not in page
+        assert "cdnjs" not in page and "../../_mathjax/loader.js" in page
+    assert (root / "feedback" / "_mathjax" / "tex-chtml.js").is_file()
+
+
+def test_summary_is_printed(parallel):
+    _, _, out = parallel
+    assert "status counts:" in out and "crashed" in out and "slowest:" in out
+    assert "score min 0" in out
+
+
+def test_sequential_grading_gives_the_same_scores(parallel, tmp_path_factory):
+    _, rows, _ = parallel
+    root = _make_course(tmp_path_factory.mktemp("sequential"))
+    sequential, _ = _grade(root, "--jobs", "1")
+    assert {s: (r["score"], r["status"]) for s, r in sequential.items()} == \
+        {s: (r["score"], r["status"]) for s, r in rows.items()}
+
+
+def test_regrading_touches_only_what_changed(parallel):
+    root, _, _ = parallel
+    graded = root / "autograded"
+    before = {p: p.stat().st_mtime for p in graded.glob(f"*/{PS}/{PS}.ipynb")}
+    _write(root, "wrong", nbformat.read(SOLUTION, as_version=4))  # the student resubmits, fixed
+    rows, out = _grade(root)
+    after = {p: p.stat().st_mtime for p in graded.glob(f"*/{PS}/{PS}.ipynb")}
+    changed = {p.parts[-3] for p in before if after[p] != before[p]}
+    assert changed == {"wrong"}
+    assert float(rows["wrong"]["score"]) == 24
+    assert float(rows["correct"]["score"]) == 24 and rows["os_exit"]["status"] == "crashed"
+
+
+def test_lms_zip_is_collected_and_graded(tmp_path):
+    root = tmp_path / "course"
+    root.mkdir()
+    for name in ("solutions", "exercises"):
+        shutil.copytree(REPO / name, root / name)
+    for name in ("nbgrader_config.py", "Makefile"):
+        shutil.copy(REPO / name, root / name)
+    download = tmp_path / "download.zip"
+    with zipfile.ZipFile(download, "w") as z:
+        z.writestr(f"zoe_{PS}.ipynb", nbformat.writes(nbformat.read(SOLUTION, as_version=4)))
+        z.writestr(f"yan_{PS}.ipynb", nbformat.writes(nbformat.read(RELEASE, as_version=4)))
+    rows, _ = _grade(root, "--lms", str(download))
+    assert float(rows["zoe"]["score"]) == 24 and float(rows["yan"]["score"]) == 0

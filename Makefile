@@ -44,6 +44,7 @@ grade: $(STAMP)
 ## Timings (not tests): book build and package sweeps.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/grading.py
 
 clean:
 	rm -rf _build autograded feedback gradebook.db grades.csv

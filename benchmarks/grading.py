@@ -1,0 +1,83 @@
+"""Grading speed: stock sequential `nbgrader autograde` against `make grade` on the same submissions.
+
+Generates N submissions of problem set 1 (correct, untouched and partly wrong
+copies) in two scratch copies of the course, grades one with the stock nbgrader
+command line and the other with `python -m coursegrade`, checks that every
+student gets the same score, and prints ``grading speed-up: N.Nx``.
+"""
+
+import argparse
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parents[1]
+PS = "ps1_rooflines"
+BIN = Path(sys.executable).parent
+WRONG = {"q1_answer": "int8_critical_batch = 3.94e14 / 8.1e11", "q7_answer": "resnet18_a100 = 25.6e12"}
+
+
+def make_course(root: Path, n: int) -> None:
+    for name in ("solutions", "exercises"):
+        shutil.copytree(REPO / name, root / name)
+    shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
+    solution = nbformat.read(REPO / "solutions" / PS / f"{PS}.ipynb", as_version=4)
+    release = nbformat.read(REPO / "exercises" / PS / f"{PS}.ipynb", as_version=4)
+    for i in range(n):
+        nb = [solution, release][i % 5 == 4]
+        nb = nbformat.from_dict(nb)
+        if i % 3 == 1:
+            for cell in nb.cells:
+                grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+                if grade_id in WRONG:
+                    cell.source = WRONG[grade_id]
+        folder = root / "submitted" / f"student{i:03d}" / PS
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{PS}.ipynb")
+
+
+def run(cmd, cwd) -> float:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, env=env, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def scores_from(path: Path) -> dict:
+    with open(path) as f:
+        return {row["student_id"]: float(row["score"]) for row in csv.DictReader(f)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=40, help="number of submissions (default 40)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        stock, ours = Path(tmp) / "stock", Path(tmp) / "ours"
+        for root in (stock, ours):
+            make_course(root, args.n)
+        run([str(BIN / "nbgrader"), "generate_assignment", PS, "--force",
+             "--CourseDirectory.release_directory=release_check"], stock)
+        t_stock = run([str(BIN / "nbgrader"), "autograde", PS], stock)
+        t_feedback = run([str(BIN / "nbgrader"), "generate_feedback", PS], stock)
+        run([str(BIN / "nbgrader"), "export", "--to", "grades.csv"], stock)
+        t_ours = run([sys.executable, "-m", "coursegrade"], ours)
+        same = scores_from(stock / "grades.csv") == scores_from(ours / "grades.csv")
+    print(f"submissions: {args.n}, cores: {os.cpu_count()}")
+    print(f"stock nbgrader autograde (sequential):     {t_stock:7.1f} s (+ {t_feedback:.1f} s generate_feedback)")
+    print(f"make grade (autograde + feedback, parallel): {t_ours:7.1f} s")
+    print(f"identical scores: {'yes' if same else 'NO'}")
+    print(f"grading speed-up: {t_stock / t_ours:.1f}x")
+    if not same:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -38,7 +38,7 @@ def _write(root, student, nb_or_text, name=f"{PS}.ipynb"):
 
 SNOOP = """import glob, os
 found = []
-for pattern in ["{root}/solutions/**/*.ipynb", "{root}/gradebook.db", "{root}/submitted/*/*/*.ipynb",
+for pattern in ["{root}/solutions/**/*.ipynb", "{root}/exercises/**/*.ipynb", "{root}/gradebook.db", "{root}/submitted/*/*/*.ipynb",
                 "{root}/autograded/**/*.ipynb", "/tmp/**/solutions/**/*.ipynb"]:
     found += glob.glob(pattern, recursive=True)
 print("FOUND", found)

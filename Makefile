@@ -3,6 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
 # nbgrader shells out to alembic from its own environment.
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
@@ -27,9 +28,17 @@ book: $(STAMP)
 	mkdir -p _build && echo "$$sum" > _build/.package-sum
 	$(BIN)/jupyter-book build . --builder html -W --keep-going
 
-## Run the whole test suite (package, book build, problem sets, nbgrader round trip).
-test: $(STAMP)
+## Run the whole test suite (package, book build, browser, problem sets, grading).
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest
+
+# The browser tests drive Debian's Chromium (Playwright cannot download browsers offline).
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo "make test needs Debian's chromium at $(CHROMIUM): sudo apt-get install chromium"; exit 1; \
+	fi
 
 ## Regenerate exercises/ (the student versions) from solutions/.
 release: $(STAMP)

@@ -25,3 +25,19 @@ def course(tmp_path_factory):
     for name in ("nbgrader_config.py", "Makefile"):
         shutil.copy(REPO / name, root / name)
     return root
+
+
+@pytest.fixture(scope="session")
+def html(tmp_path_factory):
+    """The whole book, built once per test run (executing every chapter, warnings as errors)."""
+    out = tmp_path_factory.mktemp("book")
+    result = run([str(BIN / "jupyter-book"), "build", str(REPO), "--path-output", str(out),
+                  "--builder", "html", "-W", "--keep-going"], cwd=REPO)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    return out / "_build" / "html"
+
+
+def book_pages(html_root):
+    """Every page of the built book (not Sphinx's static or source copies)."""
+    return sorted(p.relative_to(html_root).as_posix() for p in html_root.rglob("*.html")
+                  if not p.relative_to(html_root).parts[0].startswith("_"))

@@ -1,30 +1,23 @@
 """Build the whole book (executing every chapter) and inspect the HTML."""
 
 import re
-from pathlib import Path
+from html.parser import HTMLParser
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
 import roofline as rl
 
-from conftest import REPO, run
+from conftest import book_pages
 
 pytestmark = pytest.mark.slow
 REMOTE = re.compile(r"""<(?:script|link|img|iframe)\b[^>]*?\b(?:src|href)=["']((?:https?:)?//[^"']+)""", re.I)
 
 
-@pytest.fixture(scope="module")
-def html(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    result = run([str(Path(__import__("sys").executable).parent / "jupyter-book"), "build", str(REPO),
-                  "--path-output", str(out), "--builder", "html", "-W", "--keep-going"], cwd=REPO)
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
-    return out / "_build" / "html"
-
-
 def test_every_toc_page_is_built(html):
     for page in ("intro.html", "chapters/01_rooflines.html", "exercises/ps1_rooflines/ps1_rooflines.html",
-                 "instructors.html"):
+                 "instructors.html", "appendix/notation.html", "appendix/glossary.html", "appendix/hardware.html",
+                 "appendix/bibliography.html"):
         assert (html / page).is_file(), page
     assert not (html / "solutions").exists(), "solutions must never be published"
     assert not (html / "reports").exists(), "execution failure reports were written into the site"
@@ -62,3 +55,86 @@ def test_prose_numbers_come_from_the_package(html):
     assert f"{rl.critical_batch_size(v5e.peak_flops(), v5e.hbm_bandwidth):.0f} tokens on a TPU v5e" in text
     assert f"{rl.get_workload('resnet-18').intensity:.2f}, not 16.471" in text
     assert rl.format_flops(19.5e12) + "." in text  # the corrected ResNet-18 ceiling on the A100
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids, self.targets = set(), []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        for key in ("href", "src"):
+            if attrs.get(key) and not (tag == "link" and key == "href" and attrs.get("rel") == "canonical"):
+                self.targets.append(attrs[key])
+
+
+def _parse(path):
+    parser = _Links()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+def test_no_internal_link_is_broken(html):
+    parsed = {p: _parse(html / p) for p in book_pages(html)}
+    broken = []
+    for page, links in parsed.items():
+        for target in links.targets:
+            url = urlsplit(target)
+            if url.scheme or url.netloc or target.startswith(("mailto:", "javascript:", "data:")):
+                continue
+            path = (html / page).parent / unquote(url.path) if url.path else html / page
+            if path.is_dir():
+                path = path / "index.html"
+            if not path.exists():
+                broken.append(f"{page} -> {target}")
+            elif url.fragment and path.suffix == ".html":
+                rel = path.resolve().relative_to(html.resolve()).as_posix()
+                ids = parsed[rel].ids if rel in parsed else _parse(path).ids
+                if url.fragment not in ids:
+                    broken.append(f"{page} -> {target} (no such anchor)")
+    assert not broken
+
+
+def test_every_page_with_its_images_is_under_1_5_mb(html):
+    for page in book_pages(html):
+        size = (html / page).stat().st_size
+        for target in _parse(html / page).targets:
+            path = (html / page).parent / unquote(urlsplit(target).path)
+            if urlsplit(target).path.endswith((".png", ".jpg", ".svg", ".gif")) and path.is_file():
+                size += path.stat().st_size
+        assert size < 1.5e6, f"{page} weighs {size / 1e6:.2f} MB with its images"
+
+
+def test_glossary_gives_chinese_terms_and_chapters_link_to_it(html):
+    glossary = (html / "appendix/glossary.html").read_text(encoding="utf-8")
+    for chinese in ("屋檐模型", "算术强度", "内存墙", "额外开销", "KV 缓存"):
+        assert chinese in glossary
+    chapter = (html / "chapters/01_rooflines.html").read_text(encoding="utf-8")
+    for term in ("term-roofline", "term-arithmetic-intensity", "term-ridge-point", "term-critical-batch-size"):
+        assert f"glossary.html#{term}" in chapter
+
+
+def test_figures_are_numbered_and_cited_works_listed(html):
+    chapter = (html / "chapters/01_rooflines.html").read_text(encoding="utf-8")
+    for n in range(1, 5):
+        assert f"Fig. 1.{n}" in chapter
+    bibliography = (html / "appendix/bibliography.html").read_text(encoding="utf-8")
+    for title in ("How to Scale Your Model", "Roofline: An Insightful Visual Performance Model", "AI and Memory Wall",
+                  "Deep Residual Learning"):
+        assert title in bibliography
+
+
+def test_hardware_appendix_lists_every_chip_with_its_source(html):
+    page = (html / "appendix/hardware.html").read_text(encoding="utf-8")
+    for chip in rl.CHIPS.values():
+        assert f"<code>{chip.chip_id}</code>" in page
+    assert page.count("datasheet") >= 5
+
+
+def test_launch_and_download_buttons_are_configured(html):
+    chapter = (html / "chapters/01_rooflines.html").read_text(encoding="utf-8")
+    assert "mybinder.org" in chapter and "colab.research.google.com" in chapter and "jupyterhub.example.edu" in chapter
+    assert "_sources/chapters/01_rooflines.ipynb" in chapter

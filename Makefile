@@ -10,7 +10,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 ASSIGNMENTS := $(notdir $(wildcard solutions/ps*))
 
-.PHONY: book test release grade bench clean venv
+.PHONY: book test release grade bench clean venv system-packages
 
 venv: $(STAMP)
 
@@ -29,15 +29,18 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . --builder html -W --keep-going
 
 ## Run the whole test suite (package, book build, browser, problem sets, grading).
-test: $(STAMP) $(CHROMIUM)
+test: $(STAMP) system-packages
 	$(BIN)/python -m pytest
 
-# The browser tests drive Debian's Chromium (Playwright cannot download browsers offline).
-$(CHROMIUM):
-	@if [ "$$(id -u)" = 0 ]; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else \
-	  echo "make test needs Debian's chromium at $(CHROMIUM): sudo apt-get install chromium"; exit 1; \
+# The browser tests drive Debian's Chromium (Playwright cannot download browsers offline);
+# the gradebook tests start a PostgreSQL server. Installed here when run as root (as CI is).
+system-packages:
+	@missing=""; [ -x $(CHROMIUM) ] || missing="chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "make test needs Debian packages:$$missing (sudo apt-get install$$missing)"; exit 1; fi; \
 	fi
 
 ## Regenerate exercises/ (the student versions) from solutions/.

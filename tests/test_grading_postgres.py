@@ -12,7 +12,7 @@ import nbformat
 import pytest
 
 from conftest import REPO
-from test_grading_engine import PS, SOLUTION, _grade, _solution_with, _write
+from test_grading_engine import SOLUTION, _grade, _solution_with, _write
 
 pytestmark = pytest.mark.slow
 

@@ -36,7 +36,7 @@ def test_a100_40gb_matches_the_whitepaper():
 def test_interconnect_is_per_direction():
     assert rl.get_chip("h100-sxm").interconnect_bandwidth == 450e9
     with pytest.raises(ValueError, match="tpu-v4"):
-        rl.get_chip("tpu-v4").interconnect_bandwidth
+        _ = rl.get_chip("tpu-v4").interconnect_bandwidth
 
 
 def test_missing_peak_is_a_clear_error():

@@ -24,6 +24,14 @@ from .ops import (
     sharded_matmul_critical_d,
 )
 from .plotting import plot_hierarchical_roofline, plot_roofline
+from .trends import (
+    GrowthFit,
+    fit_growth,
+    fit_series,
+    list_series,
+    load_series,
+    ridge_points_over_time,
+)
 from .units import (
     DTYPE_BYTES,
     dtype_bytes,

@@ -32,6 +32,15 @@ from .trends import (
     load_series,
     ridge_points_over_time,
 )
+from .transformer import (
+    InferenceCost,
+    LayerCost,
+    decoder_cost,
+    encoder_cost,
+    layer_costs,
+    parameter_count,
+    roofline_latency,
+)
 from .units import (
     DTYPE_BYTES,
     dtype_bytes,

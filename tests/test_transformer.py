@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+
+import roofline as rl
+
+TINY = rl.ModelConfig("tiny", n_layers=2, d_model=4, n_heads=2, n_kv_heads=2, head_dim=2, d_ff=8,
+                      vocab_size=10, max_seq_len=16, source="test")
+
+
+def test_tiny_layer_by_hand():
+    costs = {c.name: c for c in rl.layer_costs(TINY, 3, 3, "fp16")}
+    # [3, 4] @ [4, 4]: 2*3*4*4 FLOPs; (12 + 16 + 12) elements of 2 bytes
+    assert costs["Q projection"] == ("Q projection", 96, 80)
+    assert costs["K, V projections"] == ("K, V projections", 192, (12 + 32 + 24) * 2)
+    # 2 heads x 3 x 3 scores; Q K^T: 2 * 3 * 3 * 4 FLOPs
+    assert costs["Q K^T"] == ("Q K^T", 72, (12 + 12 + 18) * 2)
+    assert costs["softmax"] == ("softmax", 5 * 18, 2 * 18 * 2)
+    assert costs["scores V"] == ("scores V", 72, (18 + 12 + 12) * 2)
+    assert costs["MLP up"] == ("MLP up", 2 * 3 * 4 * 8, (12 + 32 + 24) * 2)
+    assert costs["MLP down"] == ("MLP down", 2 * 3 * 8 * 4, (24 + 32 + 12) * 2)
+    assert "MLP gate" not in costs
+
+
+def test_gated_mlp_adds_a_matrix():
+    gated = rl.ModelConfig("tiny-gated", 2, 4, 2, 2, 2, 8, 10, 16, "test", gated_mlp=True)
+    names = [c.name for c in rl.layer_costs(gated, 3, 3)]
+    assert "MLP gate" in names
+    assert rl.parameter_count(gated) - 10 * 4 == 2 * (2 * 16 + 2 * 16 + 3 * 32 + 8)
+
+
+def test_decoder_total_equals_the_sum_of_its_steps():
+    for T in (1, 2, 7, 100):
+        steps = [rl.layer_costs(TINY, 1, t) for t in range(1, T + 1)]
+        flops = TINY.n_layers * sum(c.flops for s in steps for c in s)
+        nbytes = TINY.n_layers * sum(c.nbytes for s in steps for c in s)
+        total = rl.decoder_cost(TINY, T)
+        assert total.flops == pytest.approx(flops) and total.nbytes == pytest.approx(nbytes)
+
+
+def test_encoder_total_is_layers_times_one_layer():
+    one = rl.layer_costs(TINY, 5, 5)
+    total = rl.encoder_cost(TINY, 5)
+    assert total.flops == 2 * sum(c.flops for c in one) and total.nbytes == 2 * sum(c.nbytes for c in one)
+
+
+@pytest.mark.parametrize("model_id, published, rel", [
+    ("bert-base", 110e6, 0.02), ("bert-large", 335e6, 0.01), ("gpt-2", 124.4e6, 0.002),
+])
+def test_parameter_counts_match_published_figures(model_id, published, rel):
+    assert rl.parameter_count(model_id) == pytest.approx(published, rel=rel)
+
+
+def test_llama_counts_match_their_configs_plus_output_head():
+    for model_id, published in (("llama-2-7b", 6.738e9), ("llama-2-70b", 68.98e9), ("llama-3-8b", 8.03e9)):
+        m = rl.get_model(model_id)
+        assert rl.parameter_count(m) + m.vocab_size * m.d_model == pytest.approx(published, rel=0.005)
+
+
+def test_encoder_flops_follow_the_two_flops_per_parameter_rule():
+    m = rl.get_model("bert-base")
+    weights = rl.parameter_count(m) - (m.vocab_size + m.max_seq_len) * m.d_model
+    assert rl.encoder_cost(m, 8).flops == pytest.approx(2 * weights * 8, rel=0.02)
+
+
+def test_decoder_moves_far_more_bytes_for_similar_flops():
+    T = np.array([128, 512, 1024])
+    enc, dec = rl.encoder_cost("bert-base", T), rl.decoder_cost("gpt-2", T)
+    assert np.all(dec.flops / enc.flops < 2) and np.all(dec.flops / enc.flops > 0.5)
+    assert np.all(dec.nbytes / enc.nbytes > 50)
+    assert np.all(dec.intensity < 2) and np.all(enc.intensity > 50)
+    assert np.all(rl.roofline_latency(dec, "a100-80gb") > 20 * rl.roofline_latency(enc, "a100-80gb"))
+
+
+def test_bad_lengths_name_the_argument():
+    with pytest.raises(ValueError, match="seq_len"):
+        rl.decoder_cost("gpt-2", 0)
+    with pytest.raises(ValueError, match="q_tokens"):
+        rl.encoder_cost("gpt-2", -3)
+    with pytest.raises(ValueError, match="model_id"):
+        rl.encoder_cost("gpt-5", 8)

@@ -32,6 +32,13 @@ from .trends import (
     load_series,
     ridge_points_over_time,
 )
+from .training import (
+    MODEL_STATE_BYTES,
+    activation_bytes,
+    largest_trainable_params,
+    model_state_bytes,
+    recompute_flops_overhead,
+)
 from .transformer import (
     InferenceCost,
     LayerCost,

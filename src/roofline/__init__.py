@@ -32,6 +32,12 @@ from .trends import (
     load_series,
     ridge_points_over_time,
 )
+from .remedies import (
+    compression_ratio,
+    memory_bound_speedup,
+    pruned_weight_bytes,
+    weight_bytes,
+)
 from .training import (
     MODEL_STATE_BYTES,
     activation_bytes,

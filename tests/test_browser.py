@@ -12,6 +12,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
 
 from conftest import REPO, book_pages
 
@@ -48,8 +50,6 @@ def site(html):
 def browser():
     assert Path(CHROMIUM).is_file(), (
         "Chromium is missing: install Debian's `chromium` package (`make test` does this as root)")
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         yield chromium
@@ -69,8 +69,12 @@ class Visit:
         self.page.on("requestfailed", lambda r: self.failed.append(r.url))
         self.page.on("response", lambda r: self.failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
         self.page.goto(site + path, wait_until="networkidle")
-        self.page.wait_for_function("() => !window.MathJax || !MathJax.startup || MathJax.startup.promise")
-        self.page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
+        try:  # MathJax typesets asynchronously; on a loaded machine it can finish after networkidle
+            self.page.wait_for_function(
+                "() => Array.from(document.querySelectorAll('span.math, div.math')).every(e => e.querySelector('mjx-container'))",
+                timeout=30000)
+        except PlaywrightTimeout:
+            pass  # the checks below report the untypeset math
 
     def close(self):
         self.page.close()

@@ -16,15 +16,20 @@ def run(cmd, cwd, timeout=600):
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.fixture(scope="session")
-def course(tmp_path_factory):
-    """A throw-away copy of the course (solutions, exercises, nbgrader config, Makefile)."""
-    root = tmp_path_factory.mktemp("course")
+def copy_course(root):
+    """Copy the course (solutions, exercises, nbgrader config, Makefile) into ``root``; return it."""
+    root.mkdir(parents=True, exist_ok=True)
     for name in ("solutions", "exercises"):
         shutil.copytree(REPO / name, root / name)
     for name in ("nbgrader_config.py", "Makefile"):
         shutil.copy(REPO / name, root / name)
     return root
+
+
+@pytest.fixture(scope="session")
+def course(tmp_path_factory):
+    """A throw-away copy of the course."""
+    return copy_course(tmp_path_factory.mktemp("course"))
 
 
 @pytest.fixture(scope="session")

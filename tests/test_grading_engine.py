@@ -2,13 +2,12 @@
 
 import csv
 import json
-import shutil
 import zipfile
 
 import nbformat
 import pytest
 
-from conftest import BIN, REPO, run
+from conftest import BIN, REPO, copy_course, run
 
 pytestmark = pytest.mark.slow
 PS = "ps1_rooflines"
@@ -98,10 +97,7 @@ def _duplicate_cells():
 
 
 def _make_course(root):
-    for name in ("solutions", "exercises"):
-        shutil.copytree(REPO / name, root / name)
-    for name in ("nbgrader_config.py", "Makefile"):
-        shutil.copy(REPO / name, root / name)
+    copy_course(root)
     config = root / "nbgrader_config.py"
     config.write_text(config.read_text().replace("c.Execute.timeout = 60", "c.Execute.timeout = 5"))
     for student, (make, _, _) in CASES.items():
@@ -201,12 +197,7 @@ def test_regrading_touches_only_what_changed(parallel):
 
 
 def test_lms_zip_is_collected_and_graded(tmp_path):
-    root = tmp_path / "course"
-    root.mkdir()
-    for name in ("solutions", "exercises"):
-        shutil.copytree(REPO / name, root / name)
-    for name in ("nbgrader_config.py", "Makefile"):
-        shutil.copy(REPO / name, root / name)
+    root = copy_course(tmp_path / "course")
     download = tmp_path / "download.zip"
     with zipfile.ZipFile(download, "w") as z:
         z.writestr(f"zoe_{PS}.ipynb", nbformat.writes(nbformat.read(SOLUTION, as_version=4)))

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import REPO
+from conftest import copy_course
 from test_grading_engine import SOLUTION, _grade, _solution_with, _write
 
 pytestmark = pytest.mark.slow
@@ -47,12 +47,7 @@ def postgres():
 
 
 def test_parallel_grading_with_a_postgresql_gradebook(postgres, tmp_path):
-    root = tmp_path / "course"
-    root.mkdir()
-    for name in ("solutions", "exercises"):
-        shutil.copytree(REPO / name, root / name)
-    for name in ("nbgrader_config.py", "Makefile"):
-        shutil.copy(REPO / name, root / name)
+    root = copy_course(tmp_path / "course")
     config = root / "nbgrader_config.py"
     config.write_text(config.read_text() + f'\nc.CourseDirectory.db_url = "{postgres}"\n')
     expected = {}

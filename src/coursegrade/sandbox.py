@@ -18,6 +18,7 @@ undo the mounts), and runs the kernel in an empty private folder.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import resource
 import shutil
@@ -29,8 +30,9 @@ from pathlib import Path
 NOBODY = 65534
 
 
+@functools.cache
 def available() -> bool:
-    """Whether mount namespaces can be created here (as root, or through a user namespace)."""
+    """Whether mount namespaces can be created here (probed once per process)."""
     if shutil.which("unshare") is None:
         return False
     probe = subprocess.run(namespace_prefix() + ["true"], capture_output=True)

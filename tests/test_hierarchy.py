@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 import roofline as rl
@@ -45,3 +46,18 @@ def test_workloads_come_with_sources():
     assert all(w.source for w in rl.WORKLOADS.values())
     with pytest.raises(ValueError, match="name"):
         rl.get_workload("alexnet")
+
+
+def test_memory_stall_fraction_by_hand():
+    # 80% hits at 1 cycle: memory's share passes one half at a 4-cycle miss, not 5
+    assert rl.memory_stall_fraction(0.8, 4) == pytest.approx(0.5)
+    assert rl.memory_stall_fraction(0.8, 5) == pytest.approx(1.0 / 1.8)
+    assert rl.memory_stall_fraction(0.8, 100) == pytest.approx(20 / 20.8)
+    assert rl.memory_stall_fraction(1.0, 100) == 0
+    assert rl.memory_stall_fraction(0.0, 100) == 1
+    shares = rl.memory_stall_fraction(0.9, np.array([1, 10, 100]), hit_cycles=2)
+    assert np.all(np.diff(shares) > 0)
+    with pytest.raises(ValueError, match="hit_rate"):
+        rl.memory_stall_fraction(1.2, 10)
+    with pytest.raises(ValueError, match="miss_cycles"):
+        rl.memory_stall_fraction(0.5, 0)

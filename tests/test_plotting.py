@@ -7,7 +7,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
 import roofline as rl  # noqa: E402
-from roofline.widgets import draw_matmul_explorer, matmul_explorer, matmul_summary  # noqa: E402
+from roofline.widgets import (  # noqa: E402
+    draw_matmul_explorer,
+    draw_training_memory,
+    matmul_explorer,
+    matmul_summary,
+    training_memory_explorer,
+)
 
 
 def teardown_function():
@@ -82,3 +88,50 @@ def test_draw_explorer_title_states_the_regime():
     _, ax = plt.subplots()
     draw_matmul_explorer("tpu-v5e", "bf16", 8, 4096, 4096, ax=ax)
     assert "memory-bound" in ax.get_title()
+
+
+def test_growth_trend_plot_legend_gives_the_fitted_factor():
+    ax = rl.plot_growth_trends(["peak_flops", "dram_bandwidth"])
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    expected = rl.fit_series("dram_bandwidth").growth()
+    assert labels[1].startswith(f"DRAM bandwidth: {expected:.3g}x / 2 yrs")
+    # normalised to the earliest point: each series' first marker sits at 1
+    markers = [line for line in ax.get_lines() if line.get_linestyle() == "None"]
+    assert [line.get_ydata()[0] for line in markers] == [1.0, 1.0]
+    with pytest.raises(ValueError, match="name"):
+        rl.plot_growth_trends(["moores_law"])
+
+
+def test_inference_profiles_have_four_panels_with_the_decoder_below_one_flop_per_byte():
+    fig = rl.plot_inference_profiles(["bert-base"], "gpt-2", [128, 512], "a100-80gb")
+    assert len(fig.axes) == 4
+    intensity = {line.get_label(): line.get_ydata() for line in fig.axes[2].get_lines()}
+    assert max(intensity["gpt-2"]) < 1.5 < min(intensity["bert-base"])
+    latency = {line.get_label(): line.get_ydata() for line in fig.axes[3].get_lines()}
+    assert latency["bert-base"][0] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="seq_lens"):
+        rl.plot_inference_profiles(["bert-base"], "gpt-2", [128], "a100-80gb")
+
+
+def test_memory_bars_stack_components_and_draw_the_limit():
+    ax = rl.plot_memory_bars([("a", {"weights": 1.0, "activations": 2.0}), ("b", {"weights": 4.0})], limit=[3, 6])
+    tops = sorted(p.get_y() + p.get_height() for p in ax.patches if p.get_height() > 0)
+    assert tops == pytest.approx([1.0, 3.0, 4.0])
+    assert ax.get_legend() is not None and "memory limit" in [t.get_text() for t in ax.get_legend().get_texts()]
+    with pytest.raises(ValueError, match="bars"):
+        rl.plot_memory_bars([])
+
+
+def test_training_explorer_says_whether_the_setup_fits():
+    _, ax = plt.subplots()
+    draw_training_memory("gpt-3-175b", "mixed-adam", "full", 3, 1024, 1, 2048, "h100-sxm", ax=ax)
+    assert "fits in 80 GB" in ax.get_title() and "+33% FLOPs" in ax.get_title()
+    _, ax = plt.subplots()
+    draw_training_memory("gpt-3-175b", "mixed-adam", "none", 0, 1, 1, 2048, "h100-sxm", ax=ax)
+    assert "does not fit" in ax.get_title()
+    explorer = training_memory_explorer()
+    assert "application/vnd.jupyter.widget-view+json" in explorer._repr_mimebundle_()
+    rows = explorer.widget.children
+    zero = rows[1].children[1]
+    zero.value = 3  # the redraw after a change must not fail
+    assert zero.value == 3

@@ -37,3 +37,20 @@ def test_memory_bound_speedup_is_the_byte_ratio():
 def test_bad_input_names_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_weight_remedies_table():
+    rows = {r.name: r for r in rl.weight_remedies(1e9)}
+    assert rows["bf16 weights"].decode_speedup == 1
+    assert rows["int4 weights"].weight_bytes == 0.5e9 and rows["int4 weights"].decode_speedup == 4
+    assert rows["fp32 weights"].decode_speedup == 0.5
+    assert rows["structured pruning 30%"].weight_bytes == pytest.approx(1.4e9)
+    assert rows["structured pruning 30%"].flops_fraction == pytest.approx(0.7)
+    # scattered zeros in dense storage save neither bytes nor FLOPs
+    dense = rows["unstructured 80%, dense storage"]
+    assert (dense.weight_bytes, dense.flops_fraction, dense.decode_speedup) == (2e9, 1.0, 1.0)
+    # CSR: 0.2e9 kept x (2 value + 4 index) bytes
+    assert rows["unstructured 80%, CSR"].weight_bytes == pytest.approx(1.2e9)
+    assert rows["2:4 semi-structured"].decode_speedup == pytest.approx(2 / 1.125)
+    fp32_base = {r.name: r for r in rl.weight_remedies(1e9, baseline="fp32")}
+    assert fp32_base["int4 weights"].decode_speedup == 8

@@ -53,3 +53,36 @@ def test_largest_trainable_model():
 def test_bad_input_names_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_breakdown_partitions_each_state_by_stage():
+    n, N = 1e9, 8
+    assert rl.model_state_breakdown(n) == (2e9, 2e9, 12e9)
+    assert rl.model_state_breakdown(n, zero_stage=1, n_devices=N) == (2e9, 2e9, 12e9 / N)
+    assert rl.model_state_breakdown(n, zero_stage=2, n_devices=N) == (2e9, 2e9 / N, 12e9 / N)
+    assert rl.model_state_breakdown(n, zero_stage=3, n_devices=N) == (2e9 / N, 2e9 / N, 12e9 / N)
+    for stage in range(4):
+        assert sum(rl.model_state_breakdown(n, "fp32-adam", stage, N)) == rl.model_state_bytes(n, "fp32-adam", stage, N)
+
+
+def test_training_memory_adds_states_and_activations():
+    tiny = rl.ModelConfig("tiny", 2, 8, 2, 2, 4, 32, 10, 64, "test")
+    params = rl.parameter_count(tiny)
+    m = rl.training_memory(tiny, 4, 16)
+    assert (m.weights, m.gradients, m.optimizer) == (2 * params, 2 * params, 12 * params)
+    assert m.activations == rl.activation_bytes(tiny, 4, 16)
+    assert m.total == 16 * params + m.activations
+    # fp32 training stores activations in 4 bytes: twice the 16-bit formula
+    assert rl.training_memory(tiny, 4, 16, "fp32-adam").activations == 2 * m.activations
+    sharded = rl.training_memory(tiny, 4, 16, recompute="full", zero_stage=3, n_devices=4)
+    assert sharded.total == 16 * params / 4 + rl.activation_bytes(tiny, 4, 16, "full")
+
+
+def test_published_breakdown_and_its_inconsistencies():
+    rows = {r["model"]: r for r in rl.published_training_memory()}
+    assert len(rows) == 8 and rows["GPT-2"]["gpu_limit"] == 32
+    alexnet = rows["AlexNet"]
+    parts = alexnet["weights"] + alexnet["optimizer"] + alexnet["activations"]
+    assert parts == pytest.approx(1.17) and alexnet["total"] == pytest.approx(1.71)
+    vgg = rows["VGG19"]
+    assert vgg["weights"] + vgg["optimizer"] + vgg["activations"] == pytest.approx(vgg["total"], abs=0.01)

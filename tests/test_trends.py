@@ -81,3 +81,17 @@ def test_bad_fits_name_the_argument(kwargs, name):
 def test_unknown_series_is_a_clear_error():
     with pytest.raises(ValueError, match="name must be one of"):
         rl.load_series("gpu_prices")
+
+
+def test_gap_doubling_time():
+    # A gap growing 2x per period doubles in one period; 3.0 vs 1.6 per 2 years: 2 ln2 / ln(1.875)
+    assert rl.gap_doubling_years(4.0, 2.0) == pytest.approx(2.0)
+    assert rl.gap_doubling_years(2.0, 1.0, period_years=1) == pytest.approx(1.0)
+    assert rl.gap_doubling_years(3.0, 1.6) == pytest.approx(2 * np.log(2) / np.log(3.0 / 1.6))
+    # simulate: after that many years the ratio has doubled
+    years = rl.gap_doubling_years(3.0, 1.6)
+    assert (3.0 ** (years / 2)) / (1.6 ** (years / 2)) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="fast_growth"):
+        rl.gap_doubling_years(1.5, 1.6)
+    with pytest.raises(ValueError, match="slow_growth"):
+        rl.gap_doubling_years(1.5, -1)

@@ -6,7 +6,7 @@ arrays; bad input raises ``ValueError`` naming the argument.
 
 from .core import TimeBounds, attainable_flops, bound_by, ridge_intensity, time_bounds
 from .hardware import CHIPS, Chip, MemoryLevel, get_chip, list_chips
-from .hierarchy import LevelPoint, bottleneck, hierarchical_roofline, tiled_matmul_bytes
+from .hierarchy import LevelPoint, bottleneck, hierarchical_roofline, memory_stall_fraction, tiled_matmul_bytes
 from .models import MODELS, ModelConfig, get_model, list_models
 from .kv_cache import kv_cache_bytes
 from .ops import (
@@ -23,27 +23,40 @@ from .ops import (
     sharded_matmul,
     sharded_matmul_critical_d,
 )
-from .plotting import plot_hierarchical_roofline, plot_roofline
+from .plotting import (
+    plot_growth_trends,
+    plot_hierarchical_roofline,
+    plot_inference_profiles,
+    plot_memory_bars,
+    plot_roofline,
+)
 from .trends import (
     GrowthFit,
     fit_growth,
     fit_series,
+    gap_doubling_years,
     list_series,
     load_series,
     ridge_points_over_time,
 )
 from .remedies import (
+    Remedy,
     compression_ratio,
     memory_bound_speedup,
     pruned_weight_bytes,
     weight_bytes,
+    weight_remedies,
 )
 from .training import (
     MODEL_STATE_BYTES,
+    TrainingMemory,
     activation_bytes,
     largest_trainable_params,
+    model_state_breakdown,
     model_state_bytes,
+    published_training_memory,
     recompute_flops_overhead,
+    training_memory,
 )
 from .transformer import (
     InferenceCost,

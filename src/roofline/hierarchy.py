@@ -70,3 +70,19 @@ def tiled_matmul_bytes(B, D, F, tile, dtype="bf16"):
     b = dtype_bytes(dtype)
     elements = B * D * np.ceil(np.divide(F, tile)) + D * F * np.ceil(np.divide(B, tile)) + B * F
     return _out(elements * b)
+
+
+def memory_stall_fraction(hit_rate, miss_cycles, hit_cycles=1.0):
+    """Share of the average access time spent waiting on main memory (Wulf and McKee, 1995).
+
+    A fraction ``hit_rate`` of accesses costs ``hit_cycles``, the rest ``miss_cycles``:
+    ``(1 - p) t_miss / (p t_hit + (1 - p) t_miss)``. It passes one half when
+    ``t_miss = p t_hit / (1 - p)``.
+    """
+    p = check_positive("hit_rate", hit_rate, allow_zero=True)
+    if np.any(np.asarray(p) > 1):
+        raise ValueError(f"hit_rate must be in [0, 1]; got {hit_rate!r}")
+    t_miss = check_positive("miss_cycles", miss_cycles)
+    t_hit = check_positive("hit_cycles", hit_cycles)
+    stall = np.multiply(np.subtract(1, p), t_miss)
+    return _out(stall / (np.multiply(p, t_hit) + stall))

@@ -106,3 +106,116 @@ def _finish(ax, top_peak, xlabel, legend_loc, title):
     if title:
         ax.set_title(title)
     return ax
+
+
+#: Display names of the growth series.
+SERIES_LABELS = {
+    "peak_flops": "peak FLOP/s",
+    "dram_bandwidth": "DRAM bandwidth",
+    "interconnect_bandwidth": "interconnect bandwidth",
+    "transformer_params": "transformer parameters",
+    "accelerator_memory": "accelerator memory",
+    "training_compute": "transformer training compute",
+}
+
+
+def plot_growth_trends(names, ax=None, title=None):
+    """Each series normalised to its earliest point, with its fitted growth per two years.
+
+    The legend gives the least-squares factor and its 95% confidence interval.
+    """
+    from .trends import fit_growth, load_series
+
+    if isinstance(names, str):
+        names = [names]
+    if not names:
+        raise ValueError("names must list at least one series")
+    if ax is None:
+        _, ax = new_axes()
+    for i, name in enumerate(names):
+        years, values = load_series(name)
+        fit = fit_growth(years, values)
+        color = _COLORS[i % len(_COLORS)]
+        low, high = fit.growth_ci()
+        label = f"{SERIES_LABELS.get(name, name)}: {fit.growth():.3g}x / 2 yrs (95% CI {low:.3g}-{high:.3g})"
+        ax.semilogy(years, values / values[0], "o", color=color, ms=4, alpha=0.8)
+        x = np.linspace(years.min(), years.max(), 50)
+        ax.semilogy(x, fit.predict(x) / values[0], "-", color=color, lw=1.8, label=label)
+    ax.set_xlabel("year")
+    ax.set_ylabel("growth since the first point")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_inference_profiles(encoders, decoder, seq_lens, chip, dtype="fp16"):
+    """The four panels of an encoder/decoder comparison against sequence length (batch 1).
+
+    FLOPs, bytes moved, arithmetic intensity and roofline latency on ``chip``, the last
+    normalised to the first encoder at the shortest length. Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullLocator
+
+    from .transformer import decoder_cost, encoder_cost, roofline_latency
+
+    seq_lens = np.asarray(check_positive("seq_lens", seq_lens))
+    if seq_lens.ndim != 1 or seq_lens.size < 2:
+        raise ValueError(f"seq_lens must list at least two sequence lengths; got {seq_lens!r}")
+    costs = {name: encoder_cost(name, seq_lens, dtype) for name in encoders}
+    costs[decoder] = decoder_cost(decoder, seq_lens, dtype)
+    unit = roofline_latency(encoder_cost(encoders[0], seq_lens[0], dtype), chip, dtype)
+    panels = [("(a) FLOPs", lambda c: c.flops), ("(b) bytes moved", lambda c: c.nbytes),
+              ("(c) arithmetic intensity (FLOP/byte)", lambda c: c.intensity),
+              ("(d) latency bound, relative", lambda c: roofline_latency(c, chip, dtype) / unit)]
+    fig, axes = plt.subplots(1, 4, figsize=(12, 3.2), facecolor="white", layout="constrained")
+    for ax, (title, value) in zip(axes, panels):
+        for i, (name, cost) in enumerate(costs.items()):
+            ax.loglog(seq_lens, value(cost), "o-", color=_COLORS[i % len(_COLORS)], ms=3, label=name)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("sequence length")
+        ax.set_xticks(seq_lens, [f"{n:g}" for n in seq_lens], fontsize=8)
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    return fig
+
+
+#: Stacked-bar colours of the memory components.
+_MEMORY_COLORS = {"weights": "#1f77b4", "gradients": "#9467bd", "optimizer": "#ff7f0e", "activations": "#2ca02c"}
+
+
+def plot_memory_bars(bars, ax=None, limit=None, limit_label="memory limit", title=None):
+    """Stacked bars of memory components in GB.
+
+    ``bars``: ``(label, {component: GB})`` pairs with components among weights,
+    gradients, optimizer and activations. ``limit``: one GB value for a horizontal line,
+    or one per bar for a step line (the paper draws each model's GPU memory).
+    """
+    if not bars:
+        raise ValueError("bars must hold at least one (label, components) pair")
+    if ax is None:
+        _, ax = new_axes()
+    x = np.arange(len(bars))
+    bottom = np.zeros(len(bars))
+    for component, color in _MEMORY_COLORS.items():
+        heights = np.array([parts.get(component, 0.0) for _, parts in bars])
+        if heights.any():
+            ax.bar(x, heights, bottom=bottom, color=color, label=component, width=0.6)
+            bottom += heights
+    for xi, total in zip(x, bottom):
+        ax.text(xi, total, f"{total:,.0f}" if total >= 100 else f"{total:.3g}", ha="center", va="bottom", fontsize=8)
+    if limit is not None:
+        limits = np.broadcast_to(np.asarray(limit, dtype=float), x.shape)
+        ax.step(np.append(x - 0.5, x[-1] + 0.5), np.append(limits, limits[-1]), where="post",
+                color="black", ls="--", lw=1.2, label=limit_label)
+    ax.set_xticks(x, [label for label, _ in bars], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("memory (GB)")
+    ax.set_ylim(top=ax.get_ylim()[1] * 1.05)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax

@@ -7,6 +7,8 @@ gets faster.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .core import _out
@@ -57,3 +59,33 @@ def pruned_weight_bytes(n_params, sparsity, dtype="bf16", scheme="structured"):
 def memory_bound_speedup(bytes_before, bytes_after):
     """Speed-up of an operation that stays memory-bound: ``bytes_before / bytes_after``."""
     return _out(np.divide(check_positive("bytes_before", bytes_before), check_positive("bytes_after", bytes_after)))
+
+
+class Remedy(NamedTuple):
+    """One way to shrink a model's weights, and what it buys."""
+
+    name: str
+    weight_bytes: float
+    flops_fraction: float  # share of the dense model's matmul FLOPs still executed
+    decode_speedup: float  # baseline bytes / these bytes: the gain of weight-bound decoding
+
+
+def weight_remedies(n_params, baseline="bf16", structured_sparsity=0.3, unstructured_sparsity=0.8) -> list[Remedy]:
+    """Quantization and pruning of ``n_params`` weights, compared with ``baseline`` storage.
+
+    The default sparsities are the paper's "little accuracy loss" limits (30% structured,
+    80% unstructured). Pruned models keep the baseline dtype. ``flops_fraction`` assumes a
+    kernel that skips what was pruned: dense kernels on scattered zeros skip nothing, and
+    the CSR figure is the ideal a sparse kernel rarely reaches.
+    """
+    base = weight_bytes(n_params, baseline)
+    rows = [(f"{dtype} weights", weight_bytes(n_params, dtype), 1.0)
+            for dtype in ("fp32", "bf16", "fp8", "int8", "int4")]
+    s, u = structured_sparsity, unstructured_sparsity
+    rows += [
+        (f"structured pruning {s:.0%}", pruned_weight_bytes(n_params, s, baseline, "structured"), 1 - s),
+        (f"unstructured {u:.0%}, dense storage", pruned_weight_bytes(n_params, u, baseline, "unstructured-dense"), 1.0),
+        (f"unstructured {u:.0%}, CSR", pruned_weight_bytes(n_params, u, baseline, "unstructured-csr"), 1 - u),
+        ("2:4 semi-structured", pruned_weight_bytes(n_params, 0.5, baseline, "2:4"), 0.5),
+    ]
+    return [Remedy(name, nbytes, fraction, memory_bound_speedup(base, nbytes)) for name, nbytes, fraction in rows]

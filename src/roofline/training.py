@@ -11,6 +11,10 @@ recomputation.
 
 from __future__ import annotations
 
+import csv
+from importlib import resources
+from typing import NamedTuple
+
 import numpy as np
 
 from .core import _out
@@ -32,21 +36,28 @@ def _recipe(recipe: str) -> tuple:
     return MODEL_STATE_BYTES[recipe]
 
 
-def model_state_bytes(n_params, recipe="mixed-adam", zero_stage=0, n_devices=1):
-    """Bytes of weights, gradients and optimizer state held by one device.
+def model_state_breakdown(n_params, recipe="mixed-adam", zero_stage=0, n_devices=1) -> tuple:
+    """Bytes of ``(weights, gradients, optimizer state)`` held by one device.
 
     ZeRO stage 1 partitions the optimizer state over ``n_devices``, stage 2 also the
-    gradients, stage 3 also the weights: ``(w + g + k)`` per parameter becomes
-    ``w + g + k/N``, ``w + (g + k)/N`` and ``(w + g + k)/N``.
+    gradients, stage 3 also the weights: each partitioned part is divided by ``N``.
     """
     n_params = check_positive("n_params", n_params)
     n_devices = check_positive("n_devices", n_devices)
     if zero_stage not in ZERO_STAGES:
         raise ValueError(f"zero_stage must be one of {ZERO_STAGES}; got {zero_stage!r}")
-    w, g, k = _recipe(recipe)
-    shared = [w + g + k, w + g, w, 0][zero_stage]
-    partitioned = w + g + k - shared
-    return _out(np.multiply(n_params, shared + np.divide(partitioned, n_devices)))
+    partitioned = (zero_stage >= 3, zero_stage >= 2, zero_stage >= 1)
+    return tuple(_out(np.multiply(n_params, np.divide(per_param, n_devices) if split else per_param))
+                 for per_param, split in zip(_recipe(recipe), partitioned))
+
+
+def model_state_bytes(n_params, recipe="mixed-adam", zero_stage=0, n_devices=1):
+    """Bytes of weights, gradients and optimizer state held by one device.
+
+    Per parameter, ``(w + g + k)`` becomes ``w + g + k/N`` (ZeRO-1), ``w + (g + k)/N``
+    (ZeRO-2) and ``(w + g + k)/N`` (ZeRO-3).
+    """
+    return _out(sum(model_state_breakdown(n_params, recipe, zero_stage, n_devices)))
 
 
 def activation_bytes(model, batch, seq_len, recompute="none"):
@@ -95,3 +106,47 @@ def largest_trainable_params(memory_bytes, recipe="mixed-adam", zero_stage=0, n_
     """Most parameters whose model states fit in ``memory_bytes`` per device (activations aside)."""
     memory_bytes = check_positive("memory_bytes", memory_bytes)
     return _out(np.divide(memory_bytes, model_state_bytes(1, recipe, zero_stage, n_devices)))
+
+
+class TrainingMemory(NamedTuple):
+    """Bytes one device holds during a training step."""
+
+    weights: float
+    gradients: float
+    optimizer: float
+    activations: float
+
+    @property
+    def total(self):
+        return self.weights + self.gradients + self.optimizer + self.activations
+
+
+def training_memory(model, batch, seq_len, recipe="mixed-adam", recompute="none", zero_stage=0, n_devices=1):
+    """Per-device memory of training ``model`` with micro-batch ``batch`` of ``seq_len`` tokens.
+
+    Model states from :func:`model_state_breakdown` (parameters from
+    :func:`~roofline.transformer.parameter_count`); activations from
+    :func:`activation_bytes`, stored in the weights' precision (doubled for fp32 recipes).
+    """
+    from .transformer import parameter_count
+
+    m = model if isinstance(model, ModelConfig) else get_model(model)
+    states = model_state_breakdown(parameter_count(m), recipe, zero_stage, n_devices)
+    activations = activation_bytes(m, batch, seq_len, recompute) * _recipe(recipe)[0] / 2
+    return TrainingMemory(*states, activations)
+
+
+def published_training_memory() -> list[dict]:
+    """The memory breakdown of the paper's figure 4 (README table of Gholami et al.'s repository).
+
+    One dict per model: ``year``, ``model``, ``batch``, and in GB ``weights``, ``optimizer``,
+    ``activations``, ``total`` (as printed), ``figure_total`` (sum of the figure's bars)
+    and ``gpu_limit`` (the GPU memory line drawn behind the bar).
+    """
+    path = resources.files("roofline").joinpath("data/memory_wall/training_memory_breakdown.csv")
+    with path.open(encoding="utf-8") as f:
+        return [{"year": int(r["year"]), "model": r["model"], "batch": int(r["batch_size"]),
+                 "weights": float(r["params_memory_gb"]), "optimizer": float(r["optimizer_memory_gb"]),
+                 "activations": float(r["activation_memory_gb"]), "total": float(r["total_memory_gb"]),
+                 "figure_total": float(r["fig_total_memory_gb"]), "gpu_limit": float(r["fig_gpu_memory_limit_gb"])}
+                for r in csv.DictReader(f)]

@@ -17,6 +17,7 @@ import numpy as np
 
 from .core import _out
 from .hardware import CHIPS
+from .units import check_positive
 
 #: series name -> (file, filter column, filter value, value column)
 _SERIES = {
@@ -120,6 +121,20 @@ def fit_growth(years, values, confidence: float = 0.95) -> GrowthFit:
 def fit_series(name: str, confidence: float = 0.95) -> GrowthFit:
     """:func:`fit_growth` on one packaged series."""
     return fit_growth(*load_series(name), confidence=confidence)
+
+
+def gap_doubling_years(fast_growth, slow_growth, period_years=2.0):
+    """Years for the ratio of two exponentially growing quantities to double.
+
+    Growth factors are per ``period_years``; the gap grows by ``fast / slow`` per period,
+    so it doubles in ``period_years * log(2) / log(fast / slow)`` years.
+    """
+    fast = check_positive("fast_growth", fast_growth)
+    slow = check_positive("slow_growth", slow_growth)
+    period = check_positive("period_years", period_years)
+    if np.any(np.asarray(fast) <= np.asarray(slow)):
+        raise ValueError(f"fast_growth must exceed slow_growth for the gap to grow; got {fast_growth!r} and {slow_growth!r}")
+    return _out(period * np.log(2) / np.log(np.divide(fast, slow)))
 
 
 class RidgePoint(NamedTuple):

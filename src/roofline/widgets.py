@@ -12,8 +12,11 @@ import io
 
 from .core import bound_by, time_bounds
 from .hardware import get_chip, list_chips
+from .models import list_models
 from .ops import critical_batch_size, matmul
-from .plotting import new_axes, plot_roofline
+from .plotting import new_axes, plot_memory_bars, plot_roofline
+from .training import MODEL_STATE_BYTES, ZERO_STAGES, recompute_flops_overhead, training_memory
+from .transformer import parameter_count
 from .units import format_intensity, format_time
 
 _POWERS_OF_TWO = [2**k for k in range(0, 17)]
@@ -109,3 +112,56 @@ def matmul_explorer(chip_id="tpu-v5e", dtype="bf16", B=256, D=4096, F=4096) -> E
     redraw()
     ui = w.VBox([w.HBox([chip, dtypes]), w.HBox(list(sizes.values())), out])
     return Explorer(ui, _png(draw_matmul_explorer, chip_id, dtype, B, D, F))
+
+
+def draw_training_memory(model, recipe, recompute, zero_stage, n_devices, batch, seq_len, chip_id, ax=None):
+    """Per-device training memory of a setup beside the plain one (no ZeRO, no recomputation)."""
+    capacity = get_chip(chip_id).hbm_capacity / 1e9
+    setups = [("plain data parallel", training_memory(model, batch, seq_len, recipe)),
+              ("this setup", training_memory(model, batch, seq_len, recipe, recompute, zero_stage, n_devices))]
+    bars = [(label, {k: v / 1e9 for k, v in m._asdict().items()}) for label, m in setups]
+    ax = plot_memory_bars(bars, ax=ax, limit=capacity, limit_label=f"{chip_id} memory")
+    total = setups[1][1].total / 1e9
+    verdict = "fits" if total <= capacity else "does not fit"
+    extra = recompute_flops_overhead(model, seq_len, recompute)
+    ax.set_title(f"{model} ({parameter_count(model) / 1e9:.3g}B params), {recipe}, ZeRO-{zero_stage} on {n_devices}\n"
+                 f"{total:.3g} GB per device: {verdict} in {capacity:.3g} GB; recomputation +{extra:.0%} FLOPs",
+                 fontsize=9)
+    return ax
+
+
+def training_memory_explorer(model="gpt-2", recipe="mixed-adam", recompute="none", zero_stage=0,
+                             n_devices=1, batch=8, seq_len=1024, chip_id="a100-80gb") -> Explorer:
+    """Explore per-device training memory: model, precision and optimizer, recomputation, ZeRO, devices."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    controls = {
+        "model": w.Dropdown(options=list_models(), value=model, description="model"),
+        "recipe": w.Dropdown(options=list(MODEL_STATE_BYTES), value=recipe, description="precision"),
+        "recompute": w.Dropdown(options=["none", "selective", "full"], value=recompute, description="recompute"),
+        "zero_stage": w.Dropdown(options=list(ZERO_STAGES), value=zero_stage, description="ZeRO stage"),
+        "n_devices": w.SelectionSlider(options=[2**k for k in range(11)], value=n_devices, description="devices",
+                                       continuous_update=False),
+        "batch": w.SelectionSlider(options=_POWERS_OF_TWO[:9], value=batch, description="micro-batch",
+                                   continuous_update=False),
+        "seq_len": w.SelectionSlider(options=_POWERS_OF_TWO[7:16], value=seq_len, description="sequence",
+                                     continuous_update=False),
+        "chip_id": w.Dropdown(options=list_chips(), value=chip_id, description="chip"),
+    }
+    out = w.Output()
+
+    def redraw(*_):
+        out.clear_output(wait=True)
+        with out:
+            fig, ax = new_axes()
+            draw_training_memory(**{name: c.value for name, c in controls.items()}, ax=ax)
+            plt.show()
+
+    for control in controls.values():
+        control.observe(redraw, names="value")
+    redraw()
+    c = list(controls.values())
+    ui = w.VBox([w.HBox(c[0:2]), w.HBox(c[2:4]), w.HBox(c[4:6]), w.HBox(c[6:8]), out])
+    return Explorer(ui, _png(draw_training_memory, model, recipe, recompute, zero_stage, n_devices, batch,
+                             seq_len, chip_id))

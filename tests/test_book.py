@@ -16,7 +16,7 @@ REMOTE = re.compile(r"""<(?:script|link|img|iframe)\b[^>]*?\b(?:src|href)=["']((
 
 def test_every_toc_page_is_built(html):
     for page in ("intro.html", "chapters/01_rooflines.html", "exercises/ps1_rooflines/ps1_rooflines.html",
-                 "instructors.html", "appendix/notation.html", "appendix/glossary.html", "appendix/hardware.html",
+                 "chapters/02_memory_wall.html", "exercises/ps2_memory_wall/ps2_memory_wall.html", "instructors.html", "appendix/notation.html", "appendix/glossary.html", "appendix/hardware.html",
                  "appendix/bibliography.html"):
         assert (html / page).is_file(), page
     assert not (html / "solutions").exists(), "solutions must never be published"
@@ -38,10 +38,11 @@ def test_math_is_rendered_by_a_local_mathjax(html):
     assert (html / "_static/mathjax/tex-chtml.js").is_file()
 
 
-def test_images_exist_and_the_explorer_is_a_static_figure(html):
-    chapter = (html / "chapters/01_rooflines.html").read_text(encoding="utf-8")
+@pytest.mark.parametrize("page, figures", [("chapters/01_rooflines.html", 5), ("chapters/02_memory_wall.html", 6)])
+def test_images_exist_and_the_explorer_is_a_static_figure(html, page, figures):
+    chapter = (html / page).read_text(encoding="utf-8")
     images = re.findall(r'<img[^>]*src="([^"]+)"', chapter)
-    assert len(images) >= 5
+    assert len(images) >= figures
     for src in images:
         assert (html / "chapters" / src).resolve().is_file(), src
     assert "widget-view" not in chapter and "Loading widget" not in chapter
@@ -55,6 +56,29 @@ def test_prose_numbers_come_from_the_package(html):
     assert f"{rl.critical_batch_size(v5e.peak_flops(), v5e.hbm_bandwidth):.0f} tokens on a TPU v5e" in text
     assert f"{rl.get_workload('resnet-18').intensity:.2f}, not 16.471" in text
     assert rl.format_flops(19.5e12) + "." in text  # the corrected ResNet-18 ceiling on the A100
+
+
+def _text(html, page):
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", (html / page).read_text(encoding="utf-8")))
+
+
+def test_memory_wall_numbers_come_from_the_package(html):
+    text = _text(html, "chapters/02_memory_wall.html")
+    flops, dram = rl.fit_series("peak_flops").growth(), rl.fit_series("dram_bandwidth").growth()
+    assert f"peak FLOP/s 37 1997 to 2023 {flops:.3g}x" in text
+    assert f"doubles every {rl.gap_doubling_years(flops, dram):.1f} years" in text
+    assert f"at 5 cycles the DRAM share is {rl.memory_stall_fraction(0.8, 5):.0%}" in text
+    full = rl.activation_bytes("gpt-3-175b", 1, 2048) / rl.activation_bytes("gpt-3-175b", 1, 2048, "full")
+    assert f"recomputing whole layers saves {full:.3g}x for 33%" in text
+    assert f"stage 2 on 64 devices reaches {16 / rl.model_state_bytes(1, zero_stage=2, n_devices=64):.3g}x" in text
+    assert "against the bf16 baseline that is actually deployed the footprint shrinks 4x" in text
+
+
+def test_every_chapter_has_check_the_source_boxes_and_answers(html):
+    for page, boxes in (("chapters/01_rooflines.html", 3), ("chapters/02_memory_wall.html", 7)):
+        chapter = (html / page).read_text(encoding="utf-8")
+        assert chapter.count("Check the source") >= boxes, page
+        assert chapter.count('<div class="dropdown admonition">') >= 3, page
 
 
 class _Links(HTMLParser):

@@ -42,65 +42,100 @@ def test_release_is_in_sync_with_solutions(course, assignment):
     assert fresh == committed, "exercises/ is stale: run `make release` and commit the result"
 
 
-def test_release_hides_solutions_and_hidden_tests():
-    text = (REPO / "exercises/ps1_rooflines/ps1_rooflines.ipynb").read_text()
+def _points(assignment):
+    nb = nbformat.read(REPO / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    return sum(c.metadata.get("nbgrader", {}).get("points", 0) for c in nb.cells)
+
+
+def _solution_cells(nb):
+    return [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_release_hides_solutions_and_hidden_tests(assignment):
+    text = (REPO / "exercises" / assignment / f"{assignment}.ipynb").read_text()
     assert "BEGIN HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text
     assert "import roofline" not in text
-    nb = nbformat.reads(text, as_version=4)
-    answers = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
-    assert len(answers) == 8
+    solution = nbformat.read(REPO / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    answers = _solution_cells(nbformat.reads(text, as_version=4))
+    assert len(answers) == len(_solution_cells(solution)) > 0
     assert all("raise NotImplementedError()" in c.source for c in answers)
 
 
-def _submit(course, student, notebook):
-    folder = course / "submitted" / student / "ps1_rooflines"
+def _submit(course, student, notebook, assignment="ps1_rooflines"):
+    folder = course / "submitted" / student / assignment
     folder.mkdir(parents=True, exist_ok=True)
-    nbformat.write(notebook, folder / "ps1_rooflines.ipynb")
+    nbformat.write(notebook, folder / f"{assignment}.ipynb")
 
 
 def _answer_cell(nb, grade_id):
     return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
 
 
+def _read(folder, assignment):
+    return nbformat.read(REPO / folder / assignment / f"{assignment}.ipynb", as_version=4)
+
+
 @pytest.fixture(scope="module")
 def graded(course):
-    """`make grade` over three submissions; returns the grade rows and the course folder."""
-    solution = nbformat.read(REPO / "solutions/ps1_rooflines/ps1_rooflines.ipynb", as_version=4)
-    release = nbformat.read(REPO / "exercises/ps1_rooflines/ps1_rooflines.ipynb", as_version=4)
-    _submit(course, "alice", solution)
-    _submit(course, "bob", release)
-    cheat = nbformat.read(REPO / "solutions/ps1_rooflines/ps1_rooflines.ipynb", as_version=4)
+    """`make grade` over every assignment: the solution (alice), the untouched release (bob),
+    and submissions with specific faults; returns grade rows by (student, assignment)."""
+    for assignment in ASSIGNMENTS:
+        _submit(course, "alice", _read("solutions", assignment), assignment)
+        _submit(course, "bob", _read("exercises", assignment), assignment)
+    cheat = _read("solutions", "ps1_rooflines")
     _answer_cell(cheat, "q1_answer").source = (
         "import roofline\nint8_critical_batch = roofline.critical_batch_size(3.94e14, 8.1e11, 'int8')")
     _answer_cell(cheat, "q2_answer").source = "mixed_critical_batch = 1.97e14 / 8.1e11"  # forgot the /2
     _submit(course, "carol", cheat)
-    looping = nbformat.read(REPO / "solutions/ps1_rooflines/ps1_rooflines.ipynb", as_version=4)
+    looping = _read("solutions", "ps1_rooflines")
     _answer_cell(looping, "q4_answer").source = "while True:\n    pass"
     _submit(course, "dave", looping)
+    # ps2: K and V counted as two matmuls (reading X twice), and int4 speed-up without the KV cache
+    slips = _read("solutions", "ps2_memory_wall")
+    q3 = _answer_cell(slips, "q3_answer")
+    q3.source = q3.source.replace("shapes = [(d, d), (d, 2 * d), (d, d), (d, f), (f, d)]",
+                                  "shapes = [(d, d)] * 4 + [(d, f), (f, d)]")
+    q6 = _answer_cell(slips, "q6_answer")
+    q6.source = q6.source.replace("int4_decode_speedup = (n * 2 + kv) / (n * 0.5 + kv)", "int4_decode_speedup = 4.0")
+    assert "(d, d)] * 4" in q3.source and "= 4.0" in q6.source
+    _submit(course, "erin", slips, "ps2_memory_wall")
     # The committed timeout is 60 s; a shorter one keeps this test quick.
     config = course / "nbgrader_config.py"
     config.write_text(config.read_text().replace("c.Execute.timeout = 60", "c.Execute.timeout = 5"))
     result = run(["make", "grade", f"BIN={BIN}", "STAMP="], cwd=course)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     with open(course / "grades.csv") as f:
-        rows = {row["student_id"]: row for row in csv.DictReader(f)}
+        rows = {(row["student_id"], row["assignment"]): row for row in csv.DictReader(f)}
     return rows, course
 
 
-def test_the_solution_scores_full_marks(graded):
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_solution_scores_full_marks(graded, assignment):
     rows, _ = graded
-    assert float(rows["alice"]["score"]) == float(rows["alice"]["max_score"]) == 24
+    row = rows["alice", assignment]
+    assert float(row["score"]) == float(row["max_score"]) == _points(assignment) > 0
 
 
-def test_the_untouched_release_scores_zero(graded):
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_untouched_release_scores_zero(graded, assignment):
     rows, _ = graded
-    assert float(rows["bob"]["score"]) == 0
+    assert float(rows["bob", assignment]["score"]) == 0
+
+
+def test_a_plausible_slip_loses_exactly_its_tasks(graded):
+    rows, course = graded
+    # Task 3 (4 points) and Task 6 (5 points) are wrong; the other four tasks are right.
+    assert float(rows["erin", "ps2_memory_wall"]["score"]) == _points("ps2_memory_wall") - 4 - 5
+    nb = nbformat.read(course / "autograded/erin/ps2_memory_wall/ps2_memory_wall.ipynb", as_version=4)
+    q3 = "".join(o.get("evalue", "") for o in _answer_cell(nb, "q3_test").outputs)
+    assert "weight_matmul_intensity(768, 3072, 512)" in q3 and "is not correct" in q3
 
 
 def test_delegating_to_roofline_loses_only_that_task(graded):
     rows, course = graded
     # Task 1 (2 points) used roofline, Task 2 (2 points) is wrong; everything else is right.
-    assert float(rows["carol"]["score"]) == 24 - 2 - 2
+    assert float(rows["carol", "ps1_rooflines"]["score"]) == 24 - 2 - 2
     nb = nbformat.read(course / "autograded/carol/ps1_rooflines/ps1_rooflines.ipynb", as_version=4)
     q1 = "".join(o.get("evalue", "") for o in _answer_cell(nb, "q1_test").outputs)
     assert "No credit for `int8_critical_batch`" in q1 and "reference package" in q1
@@ -110,11 +145,15 @@ def test_delegating_to_roofline_loses_only_that_task(graded):
 
 def test_an_infinite_loop_is_interrupted_and_the_rest_is_graded(graded):
     rows, _ = graded
-    assert float(rows["dave"]["score"]) == 24 - 3  # only Task 4 lost
+    assert float(rows["dave", "ps1_rooflines"]["score"]) == 24 - 3  # only Task 4 lost
     assert "c.Execute.timeout = 60" in (REPO / "nbgrader_config.py").read_text()
 
 
 def test_feedback_is_generated_for_every_student(graded):
-    _, course = graded
-    for student in ("alice", "bob", "carol", "dave"):
-        assert (course / "feedback" / student / "ps1_rooflines" / "ps1_rooflines.html").is_file()
+    rows, course = graded
+    # one row per student and assignment; carol and dave did not hand in ps2, erin not ps1
+    assert len(rows) == 5 * len(ASSIGNMENTS)
+    assert rows["erin", "ps1_rooflines"]["status"] == "missing"
+    for (student, assignment), row in rows.items():
+        if row["status"] == "graded":
+            assert (course / "feedback" / student / assignment / f"{assignment}.html").is_file()

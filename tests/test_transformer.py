@@ -25,7 +25,8 @@ def test_gated_mlp_adds_a_matrix():
     gated = rl.ModelConfig("tiny-gated", 2, 4, 2, 2, 2, 8, 10, 16, "test", gated_mlp=True)
     names = [c.name for c in rl.layer_costs(gated, 3, 3)]
     assert "MLP gate" in names
-    assert rl.parameter_count(gated) - 10 * 4 == 2 * (2 * 16 + 2 * 16 + 3 * 32 + 8)
+    # layers + token embeddings + final norm (the head is tied by default)
+    assert rl.parameter_count(gated) - 10 * 4 - 4 == 2 * (2 * 16 + 2 * 16 + 3 * 32 + 8)
 
 
 def test_decoder_total_equals_the_sum_of_its_steps():
@@ -50,15 +51,24 @@ def test_parameter_counts_match_published_figures(model_id, published, rel):
     assert rl.parameter_count(model_id) == pytest.approx(published, rel=rel)
 
 
-def test_llama_counts_match_their_configs_plus_output_head():
-    for model_id, published in (("llama-2-7b", 6.738e9), ("llama-2-70b", 68.98e9), ("llama-3-8b", 8.03e9)):
-        m = rl.get_model(model_id)
-        assert rl.parameter_count(m) + m.vocab_size * m.d_model == pytest.approx(published, rel=0.005)
+@pytest.mark.parametrize("model_id, published", [
+    # total parameters of the Hugging Face checkpoints (sum of the tensor sizes)
+    ("gpt-2", 124_439_808), ("llama-2-7b", 6_738_415_616), ("llama-2-13b", 13_015_864_320),
+    ("llama-2-70b", 68_976_648_192), ("llama-3-8b", 8_030_261_248), ("mistral-7b", 7_241_732_096),
+])
+def test_exact_parameter_counts(model_id, published):
+    assert rl.parameter_count(model_id) == published
+
+
+def test_an_untied_output_head_adds_one_embedding_matrix():
+    tied = rl.ModelConfig("t", 2, 4, 2, 2, 2, 8, 10, 16, "test", gated_mlp=True)
+    untied = rl.ModelConfig("u", 2, 4, 2, 2, 2, 8, 10, 16, "test", gated_mlp=True, tied_embeddings=False)
+    assert rl.parameter_count(untied) - rl.parameter_count(tied) == 10 * 4
 
 
 def test_encoder_flops_follow_the_two_flops_per_parameter_rule():
     m = rl.get_model("bert-base")
-    weights = rl.parameter_count(m) - (m.vocab_size + m.max_seq_len) * m.d_model
+    weights = rl.parameter_count(m) - (m.vocab_size + m.max_seq_len + 2) * m.d_model
     assert rl.encoder_cost(m, 8).flops == pytest.approx(2 * weights * 8, rel=0.02)
 
 

@@ -13,6 +13,8 @@ class ModelConfig:
     is multi-query attention (MQA); equal counts are multi-head attention (MHA).
     ``sliding_window`` is the attention window in tokens (``None`` = full attention).
     ``gated_mlp`` marks a SwiGLU MLP with three matrices (Llama, Mistral) instead of two.
+    ``tied_embeddings``: the output head reuses the input embedding matrix (GPT-2, BERT);
+    ``False`` means a separate ``vocab_size x d_model`` head (Llama, Mistral).
     """
 
     model_id: str
@@ -27,6 +29,7 @@ class ModelConfig:
     source: str
     sliding_window: int | None = None
     gated_mlp: bool = False
+    tied_embeddings: bool = True
 
     def __post_init__(self):
         for name in ("n_layers", "d_model", "n_heads", "n_kv_heads", "head_dim", "d_ff", "vocab_size", "max_seq_len"):
@@ -60,19 +63,19 @@ MODELS: dict[str, ModelConfig] = {
         ModelConfig("gpt-3-175b", 96, 12288, 96, 96, 128, 49152, 50257, 2048,
                     "Brown et al. 2020, Language Models are Few-Shot Learners, Table 2.1 (n_layers 96, d_model 12288, n_heads 96, d_head 128, d_ff = 4 d_model)"),
         ModelConfig("llama-2-7b", 32, 4096, 32, 32, 128, 11008, 32000, 4096,
-                    _HF + "meta-llama/Llama-2-7b-hf; Touvron et al. 2023, Llama 2, Table 1", gated_mlp=True),
+                    _HF + "meta-llama/Llama-2-7b-hf; Touvron et al. 2023, Llama 2, Table 1", gated_mlp=True, tied_embeddings=False),
         ModelConfig("llama-2-13b", 40, 5120, 40, 40, 128, 13824, 32000, 4096,
-                    _HF + "meta-llama/Llama-2-13b-hf; Touvron et al. 2023, Llama 2, Table 1", gated_mlp=True),
+                    _HF + "meta-llama/Llama-2-13b-hf; Touvron et al. 2023, Llama 2, Table 1", gated_mlp=True, tied_embeddings=False),
         ModelConfig("llama-2-70b", 80, 8192, 64, 8, 128, 28672, 32000, 4096,
                     _HF + "meta-llama/Llama-2-70b-hf (num_key_value_heads 8: GQA); Touvron et al. 2023, Llama 2, Table 1",
-                    gated_mlp=True),
+                    gated_mlp=True, tied_embeddings=False),
         ModelConfig("llama-3-8b", 32, 4096, 32, 8, 128, 14336, 128256, 8192,
-                    _HF + "meta-llama/Meta-Llama-3-8B (num_key_value_heads 8)", gated_mlp=True),
+                    _HF + "meta-llama/Meta-Llama-3-8B (num_key_value_heads 8)", gated_mlp=True, tied_embeddings=False),
         ModelConfig("llama-3-70b", 80, 8192, 64, 8, 128, 28672, 128256, 8192,
-                    _HF + "meta-llama/Meta-Llama-3-70B (num_key_value_heads 8)", gated_mlp=True),
+                    _HF + "meta-llama/Meta-Llama-3-70B (num_key_value_heads 8)", gated_mlp=True, tied_embeddings=False),
         ModelConfig("mistral-7b", 32, 4096, 32, 8, 128, 14336, 32000, 32768,
                     _HF + "mistralai/Mistral-7B-v0.1 (num_key_value_heads 8, sliding_window 4096); Jiang et al. 2023",
-                    sliding_window=4096, gated_mlp=True),
+                    sliding_window=4096, gated_mlp=True, tied_embeddings=False),
     ]
 }
 

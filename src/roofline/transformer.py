@@ -120,17 +120,21 @@ def roofline_latency(cost: InferenceCost, chip, dtype="fp16"):
 
 
 def parameter_count(model) -> int:
-    """Parameters of the transformer layers plus the input embeddings.
+    """All parameters: transformer layers, embeddings, final norm and an untied output head.
 
     Per layer: Q and output projections ``2 d^2``, K and V ``2 d d_kv``, MLP ``2 d d_ff``
     (``3 d d_ff`` gated), and for GPT/BERT-style models their biases and two layer norms
-    (weight and bias). Embeddings: tokens, plus learned positions for GPT/BERT-style models.
-    BERT-Base comes to ~110M and GPT-2 to ~124M.
+    (weight and bias). Embeddings: tokens, plus learned positions for GPT/BERT-style
+    models; one final norm; a separate output head when embeddings are not tied.
+    GPT-2 and the Llama models match their published counts exactly (GPT-2 124,439,808);
+    BERT-Base comes to ~109M (its token-type embeddings and pooler are left out).
     """
     m = _model(model)
     d, f, d_kv = m.d_model, m.d_ff, m.n_kv_heads * m.head_dim
+    head = 0 if m.tied_embeddings else m.vocab_size * d
     if m.gated_mlp:  # Llama/Mistral: no biases, RMSNorm weights only, rotary positions
-        return m.n_layers * (2 * d * d + 2 * d * d_kv + 3 * d * f + 2 * d) + m.vocab_size * d
+        per_layer = 2 * d * d + 2 * d * d_kv + 3 * d * f + 2 * d
+        return m.n_layers * per_layer + m.vocab_size * d + d + head
     biases = 2 * d + 2 * d_kv + f + d
     per_layer = 2 * d * d + 2 * d * d_kv + 2 * d * f + biases + 4 * d
-    return m.n_layers * per_layer + (m.vocab_size + m.max_seq_len) * d
+    return m.n_layers * per_layer + (m.vocab_size + m.max_seq_len) * d + 2 * d + head

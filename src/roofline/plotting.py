@@ -119,6 +119,11 @@ SERIES_LABELS = {
 }
 
 
+def _factor(value):
+    """Three significant figures without an exponent: 3.03, 96.7, 1,770."""
+    return f"{float(f'{value:.3g}'):,.0f}" if value >= 100 else f"{value:.3g}"
+
+
 def plot_growth_trends(names, ax=None, title=None):
     """Each series normalised to its earliest point, with its fitted growth per two years.
 
@@ -137,7 +142,8 @@ def plot_growth_trends(names, ax=None, title=None):
         fit = fit_growth(years, values)
         color = _COLORS[i % len(_COLORS)]
         low, high = fit.growth_ci()
-        label = f"{SERIES_LABELS.get(name, name)}: {fit.growth():.3g}x / 2 yrs (95% CI {low:.3g}-{high:.3g})"
+        label = (f"{SERIES_LABELS.get(name, name)}: {_factor(fit.growth())}x / 2 yrs "
+                 f"(95% CI {_factor(low)}-{_factor(high)})")
         ax.semilogy(years, values / values[0], "o", color=color, ms=4, alpha=0.8)
         x = np.linspace(years.min(), years.max(), 50)
         ax.semilogy(x, fit.predict(x) / values[0], "-", color=color, lw=1.8, label=label)

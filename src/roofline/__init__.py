@@ -23,6 +23,23 @@ from .ops import (
     sharded_matmul,
     sharded_matmul_critical_d,
 )
+from .measure import (
+    OverheadModel,
+    RepeatResult,
+    batching_speedup,
+    bandwidth_probe,
+    compute_probe,
+    fit_overhead_model,
+    fusion_speedup,
+    model_time,
+    numpy_call_rate,
+    python_add_rate,
+    repeat_benchmark,
+    repeat_bytes,
+    repeat_knee,
+    scaling_test,
+    time_call,
+)
 from .plotting import (
     plot_growth_trends,
     plot_hierarchical_roofline,

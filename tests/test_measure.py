@@ -47,6 +47,8 @@ def test_repeat_benchmark_bookkeeping_and_budget():
         assert np.array_equal(r.flops, n * np.array(repeats, dtype=float))
         passes = np.ones(4) if fused else np.array(repeats)
         assert np.array_equal(r.nbytes, 2 * 4 * n * passes)
+        blocks = -(-n // measure.FUSED_BLOCK)
+        assert np.array_equal(r.calls, blocks * (np.array(repeats) + 1) if fused else repeats)
         assert np.allclose(r.flops_per_s * r.seconds, r.flops) and np.allclose(r.bytes_per_s * r.seconds, r.nbytes)
         assert np.all(r.seconds > 0) and np.all(r.spread >= 0)
     assert time.perf_counter() - start < 2.0
@@ -81,6 +83,18 @@ def test_the_model_fit_recovers_its_parameters(overhead, bandwidth, ratio):
     assert fit.overhead == pytest.approx(overhead, rel=0.03)
     assert fit.bandwidth == pytest.approx(bandwidth, rel=0.03)
     assert fit.peak_flops == pytest.approx(peak, rel=0.03)
+
+
+def test_the_fit_charges_overhead_per_call():
+    n = np.logspace(0, 8, 12)
+    flops, nbytes = np.concatenate([n, 1024 * n]), np.concatenate([8 * n, 8 * n])
+    calls = np.concatenate([np.ones(12), np.full(12, 100.0)])
+    seconds = rl.model_time(flops, nbytes, 1e-6, 1e10, 1e11, calls)
+    assert seconds[12] == pytest.approx(100e-6 + max(8 / 1e10, 1024 / 1e11))
+    fit = rl.fit_overhead_model(flops, nbytes, seconds, calls)
+    assert fit.overhead == pytest.approx(1e-6, rel=0.03)
+    assert fit.classify(1, 8, calls=1) == "overhead" and fit.classify(1e5, 8e5, calls=1) == "memory"
+    assert fit.classify(1e5, 8e5, calls=1000) == "overhead"
 
 
 def test_noisy_fit_and_classification():

@@ -4,8 +4,9 @@ Every benchmark warms up, repeats, keeps the fastest run (the least disturbed by
 work) with the median and spread beside it, and stops repeating once its time budget is
 spent. Results are plain arrays and floats in SI units, ready to save, plot or grade.
 
-The model fitted to measurements is ``t = overhead + max(bytes / bandwidth, flops / peak)``:
-a fixed cost per call, then whichever of memory traffic and arithmetic takes longer.
+The model fitted to measurements is ``t = calls * overhead + max(bytes / bandwidth, flops / peak)``:
+a fixed cost per call (Python and numpy dispatch), then whichever of memory traffic and
+arithmetic takes longer.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class RepeatResult(NamedTuple):
     spread: np.ndarray  # interquartile range of the runs
     flops: np.ndarray  # n * R
     nbytes: np.ndarray  # unfused: 2 n b R (every pass reads and writes); fused: 2 n b
+    calls: np.ndarray  # numpy calls per run: R unfused; (R + 1) per block fused
 
     @property
     def flops_per_s(self):
@@ -126,9 +128,11 @@ def repeat_benchmark(n=2**24, repeats=(1, 2, 4, 8, 16, 32, 64, 128), dtype="fp32
     out = np.zeros_like(x)
     timings = [time_call(lambda r=int(r): repeat_kernel(x, out, r, fused), repeats=5, warmup=int(r <= 8), budget_s=budget_s / len(repeats))
                for r in repeats]
+    blocks = -(-n // FUSED_BLOCK)
+    calls = blocks * (repeats + 1.0) if fused else repeats.astype(float)
     return RepeatResult(n, dtype, bool(fused), repeats, np.array([t.best for t in timings]),
                         np.array([t.spread for t in timings]), n * repeats.astype(float),
-                        np.asarray(repeat_bytes(n, repeats, dtype, fused), dtype=float))
+                        np.asarray(repeat_bytes(n, repeats, dtype, fused), dtype=float), calls)
 
 
 def bandwidth_probe(n=2**23, budget_s=1.5) -> dict:
@@ -185,6 +189,29 @@ def numpy_call_rate(size=1, calls=10_000, budget_s=0.5) -> float:
     return calls / time_call(many, repeats=5, budget_s=budget_s).best
 
 
+class Sweep(NamedTuple):
+    """Best time of ``c = a + b`` (fp32) at each size: ``n`` FLOPs, ``12 n`` bytes."""
+
+    sizes: np.ndarray
+    seconds: np.ndarray
+    flops: np.ndarray
+    nbytes: np.ndarray
+    calls: np.ndarray  # one call per size
+
+
+def elementwise_sweep(sizes=tuple(4**k for k in range(13)), budget_s=1.5) -> Sweep:
+    """Time ``np.add(a, b, out=c)`` on fp32 arrays from one element to tens of millions.
+
+    Tiny sizes measure the cost of a call (overhead), large ones the memory bandwidth.
+    """
+    sizes = np.asarray(check_positive("sizes", sizes), dtype=int).ravel()
+    seconds = []
+    for n in sizes:
+        a, b, c = np.ones(n, np.float32), np.ones(n, np.float32), np.empty(n, np.float32)
+        seconds.append(time_call(lambda: np.add(a, b, out=c), repeats=20, budget_s=budget_s / sizes.size).best)
+    return Sweep(sizes, np.array(seconds), sizes.astype(float), 12.0 * sizes, np.ones(sizes.size))
+
+
 class ScalingTest(NamedTuple):
     """Time at each size, and the time ratio of each doubling (2 = fully work-bound)."""
 
@@ -205,54 +232,58 @@ def scaling_test(make_call, sizes=(1, 2, 4, 8), budget_s=1.0) -> ScalingTest:
     return ScalingTest(sizes, seconds, seconds[1:] / seconds[:-1])
 
 
-def model_time(flops, nbytes, overhead, bandwidth, peak_flops):
-    """Predicted seconds: ``overhead + max(nbytes / bandwidth, flops / peak_flops)``."""
+def model_time(flops, nbytes, overhead, bandwidth, peak_flops, calls=1):
+    """Predicted seconds: ``calls * overhead + max(nbytes / bandwidth, flops / peak_flops)``."""
     overhead = check_positive("overhead", overhead, allow_zero=True)
+    calls = check_positive("calls", calls)
     work = np.maximum(np.divide(check_positive("nbytes", nbytes, allow_zero=True), check_positive("bandwidth", bandwidth)),
                       np.divide(check_positive("flops", flops, allow_zero=True), check_positive("peak_flops", peak_flops)))
-    return _out(overhead + work)
+    return _out(np.multiply(calls, overhead) + work)
 
 
 class OverheadModel(NamedTuple):
-    """Fitted ``t = overhead + max(bytes / bandwidth, flops / peak)`` (s, byte/s, FLOP/s)."""
+    """Fitted ``t = calls * overhead + max(bytes / bandwidth, flops / peak)`` (s, byte/s, FLOP/s)."""
 
     overhead: float
     bandwidth: float
     peak_flops: float
 
-    def predict(self, flops, nbytes):
-        return model_time(flops, nbytes, self.overhead, self.bandwidth, self.peak_flops)
+    def predict(self, flops, nbytes, calls=1):
+        return model_time(flops, nbytes, self.overhead, self.bandwidth, self.peak_flops, calls)
 
-    def classify(self, flops, nbytes):
+    def classify(self, flops, nbytes, calls=1):
         """``"overhead"``, ``"memory"`` or ``"compute"``: the largest of the three terms."""
-        flops, nbytes = np.broadcast_arrays(np.asarray(flops, dtype=float), np.asarray(nbytes, dtype=float))
-        terms = np.stack([np.full(flops.shape, self.overhead), nbytes / self.bandwidth, flops / self.peak_flops])
+        flops, nbytes, calls = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (flops, nbytes, calls)))
+        terms = np.stack([calls * self.overhead, nbytes / self.bandwidth, flops / self.peak_flops])
         labels = np.array(["overhead", "memory", "compute"])[np.argmax(terms, axis=0)]
         return str(labels) if labels.ndim == 0 else labels
 
 
-def fit_overhead_model(flops, nbytes, seconds, rounds: int = 6, grid: int = 24) -> OverheadModel:
+def fit_overhead_model(flops, nbytes, seconds, calls=1, rounds: int = 6, grid: int = 24) -> OverheadModel:
     """Fit :class:`OverheadModel` to measurements by minimising squared log-time error.
 
     A zooming grid search over overhead, bandwidth and peak (no starting guess needed):
     each of ``rounds`` rounds searches a ``grid^3`` lattice and narrows it around the best.
     Bandwidth and peak start at the least values the data allow (no point can beat them).
+    ``calls``: how many calls (each paying the overhead) each measurement made.
     """
     flops = np.asarray(check_positive("flops", flops, allow_zero=True), dtype=float).ravel()
     nbytes = np.asarray(check_positive("nbytes", nbytes, allow_zero=True), dtype=float).ravel()
     seconds = np.asarray(check_positive("seconds", seconds), dtype=float).ravel()
     if not flops.size == nbytes.size == seconds.size >= 3:
         raise ValueError("flops, nbytes and seconds must have one equal length of at least 3")
+    calls = np.broadcast_to(np.asarray(check_positive("calls", calls), dtype=float), seconds.shape)
     log_t = np.log(seconds)
+    per_call = seconds / calls
     # search box in log space: bandwidth and peak at least what any point achieved
-    lo = np.array([np.log(seconds.min() * 1e-4), np.log(max((nbytes / seconds).max(), 1.0)),
+    lo = np.array([np.log(per_call.min() * 1e-4), np.log(max((nbytes / seconds).max(), 1.0)),
                    np.log(max((flops / seconds).max(), 1.0))])
-    hi = np.array([np.log(seconds.min()), lo[1] + np.log(1e4), lo[2] + np.log(1e4)])
+    hi = np.array([np.log(per_call.min()), lo[1] + np.log(1e4), lo[2] + np.log(1e4)])
     best = None
     for _ in range(rounds):
         axes = [np.linspace(lo[i], hi[i], grid) for i in range(3)]
         o, bw, pk = (np.exp(a)[..., None] for a in np.meshgrid(*axes, indexing="ij"))
-        predicted = o + np.maximum(nbytes / bw, flops / pk)
+        predicted = calls * o + np.maximum(nbytes / bw, flops / pk)
         error = ((np.log(predicted) - log_t) ** 2).sum(axis=-1)
         idx = np.unravel_index(np.argmin(error), error.shape)
         best = np.array([axes[i][idx[i]] for i in range(3)])

@@ -16,7 +16,8 @@ REMOTE = re.compile(r"""<(?:script|link|img|iframe)\b[^>]*?\b(?:src|href)=["']((
 
 def test_every_toc_page_is_built(html):
     for page in ("intro.html", "chapters/01_rooflines.html", "exercises/ps1_rooflines/ps1_rooflines.html",
-                 "chapters/02_memory_wall.html", "exercises/ps2_memory_wall/ps2_memory_wall.html", "instructors.html", "appendix/notation.html", "appendix/glossary.html", "appendix/hardware.html",
+                 "chapters/02_memory_wall.html", "exercises/ps2_memory_wall/ps2_memory_wall.html",
+                 "chapters/03_overhead.html", "exercises/ps3_overhead/ps3_overhead.html", "instructors.html", "appendix/notation.html", "appendix/glossary.html", "appendix/hardware.html",
                  "appendix/bibliography.html"):
         assert (html / page).is_file(), page
     assert not (html / "solutions").exists(), "solutions must never be published"
@@ -38,7 +39,8 @@ def test_math_is_rendered_by_a_local_mathjax(html):
     assert (html / "_static/mathjax/tex-chtml.js").is_file()
 
 
-@pytest.mark.parametrize("page, figures", [("chapters/01_rooflines.html", 5), ("chapters/02_memory_wall.html", 6)])
+@pytest.mark.parametrize("page, figures", [("chapters/01_rooflines.html", 5), ("chapters/02_memory_wall.html", 6),
+                                             ("chapters/03_overhead.html", 4)])
 def test_images_exist_and_the_explorer_is_a_static_figure(html, page, figures):
     chapter = (html / page).read_text(encoding="utf-8")
     images = re.findall(r'<img[^>]*src="([^"]+)"', chapter)
@@ -74,8 +76,19 @@ def test_memory_wall_numbers_come_from_the_package(html):
     assert "against the bf16 baseline that is actually deployed the footprint shrinks 4x" in text
 
 
+def test_overhead_chapter_glues_the_a100_model_and_its_own_measurements(html):
+    text = _text(html, "chapters/03_overhead.html")
+    a100 = rl.get_chip("a100-40gb")
+    knee = rl.repeat_knee(a100.peak_flops("fp32") / 2, a100.hbm_bandwidth)
+    assert f"it turns compute-bound at \\(R\\) = {knee:.0f}" in text
+    assert f"runs at bandwidth times intensity, {rl.format_flops(a100.hbm_bandwidth / 8)}" in text
+    # measured figures are glued: the fitted model's table row holds three SI quantities
+    assert re.search(r"overhead per call bandwidth elementwise peak [\d.]+ [nµm]?s [\d.]+ [kMGT]?B/s [\d.]+ [kMGT]?FLOP/s", text)
+
+
 def test_every_chapter_has_check_the_source_boxes_and_answers(html):
-    for page, boxes in (("chapters/01_rooflines.html", 3), ("chapters/02_memory_wall.html", 7)):
+    for page, boxes in (("chapters/01_rooflines.html", 3), ("chapters/02_memory_wall.html", 7),
+                        ("chapters/03_overhead.html", 1)):
         chapter = (html / page).read_text(encoding="utf-8")
         assert chapter.count("Check the source") >= boxes, page
         assert chapter.count('<div class="dropdown admonition">') >= 3, page

@@ -122,3 +122,14 @@ def test_knee_fusion_and_batching_by_hand():
     assert rl.batching_speedup(1, 1e-5, 1e-7) == pytest.approx(1)
     with pytest.raises(ValueError, match="overhead"):
         rl.batching_speedup(10, -1, 1)
+
+
+def test_the_recorded_table_is_complete_and_self_consistent():
+    t = rl.recorded_measurements()
+    assert set(t) == {"benchmark", "n", "repeats", "calls", "flops", "nbytes", "seconds"}
+    assert len({len(v) for v in t.values()}) == 1 and np.all(t["seconds"] > 0)
+    unfused = t["benchmark"] == "repeat-unfused"
+    assert np.array_equal(t["nbytes"][unfused], rl.repeat_bytes(t["n"][unfused], t["repeats"][unfused]))
+    assert np.array_equal(t["flops"], t["n"] * t["repeats"])
+    with pytest.raises(ValueError, match="name"):
+        rl.recorded_measurements("gpu_1999")

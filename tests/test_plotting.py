@@ -135,3 +135,27 @@ def test_training_explorer_says_whether_the_setup_fits():
     zero = rows[1].children[1]
     zero.value = 3  # the redraw after a change must not fail
     assert zero.value == 3
+
+
+def test_repeat_panels_show_time_rate_and_bandwidth():
+    r = [1, 2, 4]
+    axes = rl.plotting.plot_repeat_panels([("model", r, [1.0, 1.0, 2.0], [10.0, 20.0, 40.0], [80.0, 80.0, 80.0])])
+    assert [ax.get_title() for ax in axes] == ["time per run (s)", "achieved FLOP/s", "achieved bandwidth (byte/s)"]
+    assert list(axes[1].get_lines()[0].get_ydata()) == [10.0, 20.0, 20.0]
+    assert list(axes[2].get_lines()[0].get_ydata()) == [80.0, 80.0, 40.0]
+    with pytest.raises(ValueError, match="series"):
+        rl.plotting.plot_repeat_panels([])
+
+
+def test_overhead_explorer_states_knee_and_fusion_gain():
+    from roofline.widgets import draw_repeat_model, overhead_explorer, repeat_model
+
+    repeats, flops, unfused, fused = repeat_model(2**20, 0.0, 1e10, 1e11)
+    # no overhead, memory-bound passes: unfused time is R passes of 8 bytes per element
+    assert unfused == pytest.approx(repeats * 8 * 2**20 / 1e10)
+    _, ax = plt.subplots()
+    draw_repeat_model(2**20, 0.0, 1e10, 1e11, ax=ax)
+    assert f"knee at R = {rl.repeat_knee(1e11, 1e10):.3g}" in ax.get_title()
+    explorer = overhead_explorer()
+    assert "application/vnd.jupyter.widget-view+json" in explorer._repr_mimebundle_()
+    explorer.widget.children[0].children[1].value = 1e-4  # overhead slider: redraw must not fail

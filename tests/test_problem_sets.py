@@ -100,6 +100,12 @@ def graded(course):
     q6.source = q6.source.replace("int4_decode_speedup = (n * 2 + kv) / (n * 0.5 + kv)", "int4_decode_speedup = 4.0")
     assert "(d, d)] * 4" in q3.source and "= 4.0" in q6.source
     _submit(course, "erin", slips, "ps2_memory_wall")
+    # ps3: the H100 knee computed with the FMA peak instead of the multiply-only rate
+    fma = _read("solutions", "ps3_overhead")
+    q3 = _answer_cell(fma, "q3_answer")
+    q3.source = q3.source.replace("knee_h100 = (6.69e13 / 2) * 8 / 3.35e12", "knee_h100 = 6.69e13 * 8 / 3.35e12")
+    assert "knee_h100 = 6.69e13 * 8" in q3.source
+    _submit(course, "frank", fma, "ps3_overhead")
     # The committed timeout is 60 s; a shorter one keeps this test quick.
     config = course / "nbgrader_config.py"
     config.write_text(config.read_text().replace("c.Execute.timeout = 60", "c.Execute.timeout = 5"))
@@ -132,6 +138,14 @@ def test_a_plausible_slip_loses_exactly_its_tasks(graded):
     assert "weight_matmul_intensity(768, 3072, 512)" in q3 and "is not correct" in q3
 
 
+def test_the_fma_trap_is_caught_and_explained(graded):
+    rows, course = graded
+    assert float(rows["frank", "ps3_overhead"]["score"]) == _points("ps3_overhead") - 2
+    nb = nbformat.read(course / "autograded/frank/ps3_overhead/ps3_overhead.ipynb", as_version=4)
+    q3 = "".join(o.get("evalue", "") for o in _answer_cell(nb, "q3_test").outputs)
+    assert "uses the FMA peak" in q3
+
+
 def test_delegating_to_roofline_loses_only_that_task(graded):
     rows, course = graded
     # Task 1 (2 points) used roofline, Task 2 (2 points) is wrong; everything else is right.
@@ -151,8 +165,8 @@ def test_an_infinite_loop_is_interrupted_and_the_rest_is_graded(graded):
 
 def test_feedback_is_generated_for_every_student(graded):
     rows, course = graded
-    # one row per student and assignment; carol and dave did not hand in ps2, erin not ps1
-    assert len(rows) == 5 * len(ASSIGNMENTS)
+    # one row per student and assignment; carol, dave, erin and frank each handed in one set
+    assert len(rows) == 6 * len(ASSIGNMENTS)
     assert rows["erin", "ps1_rooflines"]["status"] == "missing"
     for (student, assignment), row in rows.items():
         if row["status"] == "graded":

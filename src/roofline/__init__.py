@@ -29,11 +29,13 @@ from .measure import (
     batching_speedup,
     bandwidth_probe,
     compute_probe,
+    elementwise_sweep,
     fit_overhead_model,
     fusion_speedup,
     model_time,
     numpy_call_rate,
     python_add_rate,
+    recorded_measurements,
     repeat_benchmark,
     repeat_bytes,
     repeat_knee,
@@ -45,6 +47,7 @@ from .plotting import (
     plot_hierarchical_roofline,
     plot_inference_profiles,
     plot_memory_bars,
+    plot_repeat_panels,
     plot_roofline,
 )
 from .trends import (

@@ -319,3 +319,22 @@ def batching_speedup(n_ops, overhead, seconds_per_op):
     o = check_positive("overhead", overhead, allow_zero=True)
     w = check_positive("seconds_per_op", seconds_per_op)
     return _out(np.multiply(n, o + w) / (o + np.multiply(n, w)))
+
+
+def recorded_measurements(name: str = "cpu_2026-11-22") -> dict:
+    """A measurement table shipped with the package (see ``data/measurements/PROVENANCE.md``).
+
+    Returns arrays ``benchmark``, ``n``, ``repeats``, ``calls``, ``flops``, ``nbytes``, ``seconds``.
+    """
+    import csv
+    from importlib import resources
+
+    path = resources.files("roofline").joinpath(f"data/measurements/{name}.csv")
+    if not path.is_file():
+        raise ValueError(f"name must be a recorded table such as 'cpu_2026-11-22'; got {name!r}")
+    with path.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    table = {"benchmark": np.array([r["benchmark"] for r in rows])}
+    for column in ("n", "repeats", "calls", "flops", "nbytes", "seconds"):
+        table[column] = np.array([float(r[column]) for r in rows])
+    return table

@@ -225,3 +225,29 @@ def plot_memory_bars(bars, ax=None, limit=None, limit_label="memory limit", titl
     if title:
         ax.set_title(title, fontsize=10)
     return ax
+
+
+def plot_repeat_panels(series, axes=None):
+    """Time, achieved FLOP/s and achieved bandwidth against the repeat count ``R``.
+
+    ``series``: ``(label, repeats, seconds, flops, nbytes)`` tuples, measured or modelled.
+    Returns the three axes.
+    """
+    import matplotlib.pyplot as plt
+
+    if not series:
+        raise ValueError("series must hold at least one (label, repeats, seconds, flops, nbytes) tuple")
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(12, 3.4), facecolor="white", layout="constrained")
+    panels = [("time per run (s)", lambda s, f, b: s), ("achieved FLOP/s", lambda s, f, b: f / s),
+              ("achieved bandwidth (byte/s)", lambda s, f, b: b / s)]
+    for ax, (title, value) in zip(axes, panels):
+        for i, (label, repeats, seconds, flops, nbytes) in enumerate(series):
+            seconds, flops, nbytes = (np.asarray(v, dtype=float) for v in (seconds, flops, nbytes))
+            ax.loglog(repeats, value(seconds, flops, nbytes), "o-", ms=3, color=_COLORS[i % len(_COLORS)], label=label)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("repeats R")
+        ax.set_xscale("log", base=2)
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    return axes

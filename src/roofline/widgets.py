@@ -10,10 +10,13 @@ from __future__ import annotations
 import base64
 import io
 
+import numpy as np
+
 from .core import bound_by, time_bounds
 from .hardware import get_chip, list_chips
 from .models import list_models
 from .ops import critical_batch_size, matmul
+from .measure import FUSED_BLOCK, model_time, repeat_bytes, repeat_knee
 from .plotting import new_axes, plot_memory_bars, plot_roofline
 from .training import MODEL_STATE_BYTES, ZERO_STAGES, recompute_flops_overhead, training_memory
 from .transformer import parameter_count
@@ -66,6 +69,31 @@ class Explorer:
         bundle = self.widget._repr_mimebundle_() or {}
         bundle["image/png"] = base64.b64encode(self.png).decode("ascii")
         return bundle
+
+
+def _live(controls: dict, draw, per_row: int) -> Explorer:
+    """An explorer whose figure ``draw(**values, ax=ax)`` follows the ``controls``, in rows of ``per_row``."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    out = w.Output()
+
+    def values():
+        return {name: control.value for name, control in controls.items()}
+
+    def redraw(*_):
+        out.clear_output(wait=True)
+        with out:
+            _, ax = new_axes()
+            draw(**values(), ax=ax)
+            plt.show()
+
+    for control in controls.values():
+        control.observe(redraw, names="value")
+    redraw()
+    c = list(controls.values())
+    rows = [w.HBox(c[i:i + per_row]) for i in range(0, len(c), per_row)]
+    return Explorer(w.VBox([*rows, out]), _png(lambda ax: draw(**values(), ax=ax)))
 
 
 def _png(draw, *args) -> bytes:
@@ -134,7 +162,6 @@ def training_memory_explorer(model="gpt-2", recipe="mixed-adam", recompute="none
                              n_devices=1, batch=8, seq_len=1024, chip_id="a100-80gb") -> Explorer:
     """Explore per-device training memory: model, precision and optimizer, recomputation, ZeRO, devices."""
     import ipywidgets as w
-    import matplotlib.pyplot as plt
 
     controls = {
         "model": w.Dropdown(options=list_models(), value=model, description="model"),
@@ -149,19 +176,55 @@ def training_memory_explorer(model="gpt-2", recipe="mixed-adam", recompute="none
                                      continuous_update=False),
         "chip_id": w.Dropdown(options=list_chips(), value=chip_id, description="chip"),
     }
-    out = w.Output()
+    return _live(controls, draw_training_memory, per_row=2)
 
-    def redraw(*_):
-        out.clear_output(wait=True)
-        with out:
-            fig, ax = new_axes()
-            draw_training_memory(**{name: c.value for name, c in controls.items()}, ax=ax)
-            plt.show()
 
-    for control in controls.values():
-        control.observe(redraw, names="value")
-    redraw()
-    c = list(controls.values())
-    ui = w.VBox([w.HBox(c[0:2]), w.HBox(c[2:4]), w.HBox(c[4:6]), w.HBox(c[6:8]), out])
-    return Explorer(ui, _png(draw_training_memory, model, recipe, recompute, zero_stage, n_devices, batch,
-                             seq_len, chip_id))
+_REPEATS = 2 ** np.arange(0, 11)
+
+
+def repeat_model(n, overhead, bandwidth, peak_flops, dtype="fp32"):
+    """Modelled seconds of the unfused and the fused repeat benchmark for R = 1 ... 1024."""
+    blocks = -(-int(n) // FUSED_BLOCK)
+    flops = n * _REPEATS.astype(float)
+    unfused = model_time(flops, repeat_bytes(n, _REPEATS, dtype), overhead, bandwidth, peak_flops, _REPEATS)
+    fused = model_time(flops, repeat_bytes(n, _REPEATS, dtype, fused=True), overhead, bandwidth, peak_flops,
+                       blocks * (_REPEATS + 1.0))
+    return _REPEATS, flops, unfused, fused
+
+
+def draw_repeat_model(n, overhead, bandwidth, peak_flops, ax=None):
+    """Achieved FLOP/s of the unfused and fused repeat benchmark under the overhead + roofline model."""
+    repeats, flops, unfused, fused = repeat_model(n, overhead, bandwidth, peak_flops)
+    if ax is None:
+        _, ax = new_axes()
+    ax.loglog(repeats, flops / unfused, "o-", ms=3, label="unfused (one call per multiply)")
+    ax.loglog(repeats, flops / fused, "s-", ms=3, label="fused (cache-sized blocks)")
+    ax.axhline(peak_flops, color="gray", ls=":", lw=1)
+    knee = repeat_knee(peak_flops, bandwidth)
+    ax.axvline(knee, color="gray", ls="--", lw=1)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("repeats R")
+    ax.set_ylabel("achieved FLOP/s")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    gain = unfused[-1] / fused[-1]
+    ax.set_title(f"n = {n:,}: overhead {overhead * 1e6:.2g} us per call, knee at R = {knee:.3g}; "
+                 f"fusion at R = {repeats[-1]}: {gain:.3g}x faster", fontsize=9)
+    return ax
+
+
+def overhead_explorer(n=2**24, overhead=1e-6, bandwidth=2e10, peak_flops=1e10) -> Explorer:
+    """Explore the repeat benchmark under ``t = calls * overhead + max(bytes / bw, flops / peak)``."""
+    import ipywidgets as w
+
+    controls = {
+        "n": w.SelectionSlider(options=[4**k for k in range(14)], value=n, description="elements",
+                               continuous_update=False),
+        "overhead": w.FloatLogSlider(value=overhead, base=10, min=-8, max=-3, description="overhead (s)",
+                                     continuous_update=False),
+        "bandwidth": w.FloatLogSlider(value=bandwidth, base=10, min=9, max=13, description="byte/s",
+                                      continuous_update=False),
+        "peak_flops": w.FloatLogSlider(value=peak_flops, base=10, min=9, max=15, description="FLOP/s",
+                                       continuous_update=False),
+    }
+    return _live(controls, draw_repeat_model, per_row=2)

@@ -111,3 +111,9 @@ def test_kv_cache_bytes_by_hand():
     assert rl.kv_cache_bytes(1, 1, 1, np.array([1, 2]), 3, "int8").tolist() == [6, 12]
     with pytest.raises(ValueError, match="seq_len"):
         rl.kv_cache_bytes(1, 1, 1, 0)
+
+
+def test_max_chips_inverts_the_critical_d():
+    n = int(rl.sharded_matmul_max_chips(8192, 148e12, 450e9))
+    assert rl.sharded_matmul_critical_d(n, 148e12, 450e9) <= 8192 < rl.sharded_matmul_critical_d(n + 1, 148e12, 450e9)
+    assert rl.sharded_matmul_max_chips(8192, 148e12, 450e9) == pytest.approx(1 + 8192 * 450e9 / (2 * 148e12))

@@ -9,6 +9,23 @@ from .hardware import CHIPS, Chip, MemoryLevel, get_chip, list_chips
 from .hierarchy import LevelPoint, bottleneck, hierarchical_roofline, memory_stall_fraction, tiled_matmul_bytes
 from .models import MODELS, ModelConfig, get_model, list_models
 from .kv_cache import kv_cache_bytes
+from .decode import (
+    DecodeTime,
+    StepCost,
+    TensorParallelStep,
+    decode_critical_batch,
+    decode_step_cost,
+    decode_step_time,
+    generation_cost,
+    kv_bytes_per_token,
+    kv_flops_saved_per_byte,
+    kv_recompute_flops,
+    matmul_params,
+    max_batch,
+    model_kv_cache_bytes,
+    prefill_cost,
+    tensor_parallel_decode,
+)
 from .ops import (
     OpCost,
     ShardedMatmul,
@@ -22,6 +39,7 @@ from .ops import (
     per_example_matmul,
     sharded_matmul,
     sharded_matmul_critical_d,
+    sharded_matmul_max_chips,
 )
 from .measure import (
     OverheadModel,

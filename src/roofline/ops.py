@@ -145,3 +145,12 @@ def sharded_matmul_critical_d(n_chips, peak_flops, link_bandwidth, dtype="bf16")
     n_chips = _chip_count(n_chips)
     ratio = ridge_intensity(peak_flops, link_bandwidth)
     return _out((np.asarray(n_chips) - 1) * dtype_bytes(dtype) * ratio)
+
+
+def sharded_matmul_max_chips(D, peak_flops, link_bandwidth, dtype="bf16"):
+    """Most chips a matmul with contracting size ``D`` can be split over and stay compute-bound.
+
+    The inverse of :func:`sharded_matmul_critical_d`: ``N = 1 + D * W / (bytes * peak)``.
+    """
+    ratio = ridge_intensity(peak_flops, link_bandwidth)
+    return _out(1 + np.divide(check_positive("D", D), dtype_bytes(dtype) * ratio))

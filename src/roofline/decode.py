@@ -1,0 +1,239 @@
+"""LLM inference on a roofline: the KV cache, prefill versus decode, batch and capacity limits.
+
+A decode step generates one token for each of ``B`` sequences. It reads every weight
+once (shared by the batch) and each sequence's cached keys and values, and does about
+two FLOPs per weight per sequence plus the attention over the context:
+
+- FLOPs ``= B (2 P + 4 L H d_h T)`` with ``P`` the matmul weights (layers and output head),
+  ``L`` layers, ``H`` query heads of width ``d_h`` and ``T`` context tokens;
+- bytes ``= P b_w + B T k`` with ``k`` the KV-cache bytes per token (all layers).
+
+Its time is at least ``max(FLOPs / peak, bytes / bandwidth)``. Prefill processes the
+whole prompt at once, like an encoder: its intensity grows with the prompt length.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .core import _out
+from .hardware import Chip, get_chip
+from .models import ModelConfig, get_model
+from .units import check_positive, dtype_bytes
+
+
+def _model(model) -> ModelConfig:
+    return model if isinstance(model, ModelConfig) else get_model(model)
+
+
+def _chip(chip) -> Chip:
+    return chip if isinstance(chip, Chip) else get_chip(chip)
+
+
+def kv_bytes_per_token(model, dtype="bf16", as_mha=False):
+    """KV-cache bytes one token adds across all layers: ``2 L H_kv d_h bytes``.
+
+    ``as_mha=True`` counts every query head as a KV head, the mistake of treating a
+    grouped-query model as multi-head.
+    """
+    m = _model(model)
+    heads = m.n_heads if as_mha else m.n_kv_heads
+    return 2.0 * m.n_layers * heads * m.head_dim * dtype_bytes(dtype)
+
+
+def model_kv_cache_bytes(model, seq_len, batch=1, dtype="bf16", as_mha=False):
+    """KV-cache bytes of ``batch`` sequences of ``seq_len`` tokens.
+
+    A sliding-window model keeps at most ``sliding_window`` tokens per layer.
+    """
+    m = _model(model)
+    tokens = check_positive("seq_len", seq_len)
+    if m.sliding_window is not None:
+        tokens = np.minimum(tokens, m.sliding_window)
+    return _out(kv_bytes_per_token(m, dtype, as_mha) * np.multiply(tokens, check_positive("batch", batch)))
+
+
+def matmul_params(model) -> int:
+    """Weights read by every decode step: the layers' matmul weights and the output head.
+
+    Per layer ``2 d^2 + 2 d d_kv + (2 or 3) d d_ff``; the head is ``vocab x d``. Biases,
+    norms and the embedding lookup (one row per token) are left out.
+    """
+    m = _model(model)
+    d, d_kv = m.d_model, m.n_kv_heads * m.head_dim
+    per_layer = 2 * d * d + 2 * d * d_kv + (3 if m.gated_mlp else 2) * d * m.d_ff
+    return m.n_layers * per_layer + m.vocab_size * d
+
+
+class StepCost(NamedTuple):
+    """FLOPs and bytes of one inference step, split by where the bytes come from."""
+
+    flops: float
+    weight_bytes: float
+    kv_bytes: float
+
+    @property
+    def nbytes(self):
+        return self.weight_bytes + self.kv_bytes
+
+    @property
+    def intensity(self):
+        return _out(np.divide(self.flops, self.nbytes))
+
+
+def decode_step_cost(model, context_len, batch=1, w_dtype="bf16", kv_dtype="bf16") -> StepCost:
+    """One decode step of ``batch`` sequences, each attending to ``context_len`` cached tokens."""
+    m = _model(model)
+    T = check_positive("context_len", context_len)
+    B = check_positive("batch", batch)
+    if m.sliding_window is not None:
+        T = np.minimum(T, m.sliding_window)
+    attention = 4.0 * m.n_layers * m.n_heads * m.head_dim * T
+    flops = np.multiply(B, 2.0 * matmul_params(m) + attention)
+    weights = matmul_params(m) * dtype_bytes(w_dtype) * np.ones_like(flops)
+    kv = np.multiply(B, np.multiply(T, kv_bytes_per_token(m, kv_dtype)))
+    return StepCost(_out(flops), _out(weights), _out(kv))
+
+
+def prefill_cost(model, prompt_len, batch=1, w_dtype="bf16", kv_dtype="bf16") -> StepCost:
+    """Processing ``batch`` prompts of ``prompt_len`` tokens at once (weights read once).
+
+    FLOPs: ``2 P`` per token plus causal attention ``2 L H d_h T^2``; bytes: the weights
+    and the KV cache it writes (activations between layers are left out).
+    """
+    m = _model(model)
+    T = check_positive("prompt_len", prompt_len)
+    B = check_positive("batch", batch)
+    attention = 2.0 * m.n_layers * m.n_heads * m.head_dim * np.multiply(T, T)
+    flops = np.multiply(B, 2.0 * matmul_params(m) * T + attention)
+    weights = matmul_params(m) * dtype_bytes(w_dtype) * np.ones_like(flops)
+    kv = np.multiply(B, model_kv_cache_bytes(m, T, 1, kv_dtype))
+    return StepCost(_out(flops), _out(weights), _out(kv))
+
+
+class DecodeTime(NamedTuple):
+    """Lower bound on one decode step and the throughput it allows."""
+
+    t_math: float
+    t_memory: float
+    time: float  # max(t_math, t_memory), seconds per step
+    tokens_per_s: float  # all sequences together: batch / time
+    tokens_per_s_per_seq: float  # one sequence: 1 / time
+
+    @property
+    def bound(self):
+        return np.where(np.asarray(self.t_math) >= np.asarray(self.t_memory), "compute", "memory")
+
+
+def decode_step_time(model, chip, batch=1, context_len=4096, w_dtype="bf16", kv_dtype="bf16",
+                     compute_dtype="bf16") -> DecodeTime:
+    """``max(flops / peak, (weight bytes + KV bytes) / bandwidth)`` for one decode step."""
+    c = _chip(chip)
+    cost = decode_step_cost(model, context_len, batch, w_dtype, kv_dtype)
+    t_math = np.divide(cost.flops, c.peak_flops(compute_dtype))
+    t_memory = np.divide(cost.nbytes, c.hbm_bandwidth)
+    time = np.maximum(t_math, t_memory)
+    batch = np.asarray(check_positive("batch", batch), dtype=float)
+    return DecodeTime(_out(t_math), _out(t_memory), _out(time), _out(batch / time), _out(1 / time))
+
+
+def max_batch(model, capacity_bytes, context_len, w_dtype="bf16", kv_dtype="bf16"):
+    """Most sequences of ``context_len`` tokens whose KV cache fits beside the weights.
+
+    ``floor((capacity - weights) / (KV bytes per sequence))``; 0 when the weights alone do
+    not fit. Weights here are all parameters (embeddings included), since they must be stored.
+    """
+    from .transformer import parameter_count
+
+    capacity = check_positive("capacity_bytes", capacity_bytes)
+    free = np.subtract(capacity, parameter_count(model) * dtype_bytes(w_dtype))
+    per_seq = model_kv_cache_bytes(model, context_len, 1, kv_dtype)
+    return _out(np.maximum(np.floor(np.divide(free, per_seq)), 0))
+
+
+def decode_critical_batch(model, chip, context_len=4096, w_dtype="bf16", kv_dtype="bf16", compute_dtype="bf16"):
+    """Batch at which a decode step turns compute-bound (``inf`` if it never does).
+
+    Solves ``B f / peak = (W + B k) / bw`` with ``f`` FLOPs and ``k`` KV bytes per sequence
+    and ``W`` weight bytes: ``B = (W / bw) / (f / peak - k / bw)``.
+    """
+    c = _chip(chip)
+    one = decode_step_cost(model, context_len, 1, w_dtype, kv_dtype)
+    per_seq_math = np.divide(one.flops, c.peak_flops(compute_dtype))
+    per_seq_memory = np.divide(one.kv_bytes, c.hbm_bandwidth)
+    gap = per_seq_math - per_seq_memory
+    with np.errstate(divide="ignore"):
+        batch = np.where(gap > 0, np.divide(one.weight_bytes / c.hbm_bandwidth, np.where(gap > 0, gap, 1)), np.inf)
+    return _out(batch)
+
+
+class TensorParallelStep(NamedTuple):
+    """One decode step with every weight matrix split over ``n_chips`` (seconds per step)."""
+
+    t_math: float
+    t_memory: float
+    t_comms: float  # two all-reduces per layer over the interconnect
+    time: float  # max(t_math, t_memory) + t_comms: the all-reduces sit between layers
+    bytes_per_chip: float
+
+    @property
+    def link_bound(self):
+        return np.asarray(self.t_comms) > np.maximum(self.t_math, self.t_memory)
+
+
+def tensor_parallel_decode(model, chip, n_chips, batch=1, context_len=4096, w_dtype="bf16", kv_dtype="bf16",
+                           act_dtype="bf16", compute_dtype="bf16") -> TensorParallelStep:
+    """Decode step split over ``n_chips`` by tensor parallelism (Megatron style).
+
+    Each chip reads ``1/N`` of the weights and of the KV cache and does ``1/N`` of the FLOPs.
+    Each layer ends its attention and its MLP with a ring all-reduce of the ``[B, d]``
+    activations: ``2 (N - 1) / N * B d bytes`` per chip over the interconnect (per direction).
+    """
+    m, c = _model(model), _chip(chip)
+    n = check_positive("n_chips", n_chips)
+    cost = decode_step_cost(m, context_len, batch, w_dtype, kv_dtype)
+    per_chip = np.divide(cost.nbytes, n)
+    t_math = np.divide(cost.flops, np.multiply(n, c.peak_flops(compute_dtype)))
+    t_memory = per_chip / c.hbm_bandwidth
+    reduced = 2 * m.n_layers * np.multiply(batch, m.d_model) * dtype_bytes(act_dtype)
+    t_comms = 2 * np.subtract(n, 1) / n * reduced / c.interconnect_bandwidth  # ValueError if not sourced
+    time = np.maximum(t_math, t_memory) + t_comms
+    return TensorParallelStep(_out(t_math), _out(t_memory), _out(t_comms), _out(time), _out(per_chip))
+
+
+def generation_cost(model, n_tokens, dtype="fp16", kv_cache=True):
+    """FLOPs and bytes of generating ``n_tokens`` tokens one at a time, batch 1.
+
+    With a KV cache, :func:`~roofline.transformer.decoder_cost`. Without one, step ``t``
+    reruns the model over all ``t`` tokens (:func:`~roofline.transformer.encoder_cost`),
+    so the total grows with the square of the length (cubically in the attention part).
+    """
+    from .transformer import InferenceCost, decoder_cost, encoder_cost
+
+    T = int(check_positive("n_tokens", n_tokens))
+    if kv_cache:
+        return decoder_cost(model, T, dtype)
+    steps = encoder_cost(model, np.arange(1, T + 1), dtype)
+    return InferenceCost(float(np.sum(steps.flops)), float(np.sum(steps.nbytes)))
+
+
+def kv_recompute_flops(model, n_tokens, batch=1, as_mha=False):
+    """FLOPs to recompute the keys and values of ``n_tokens`` tokens: ``2 * 2 d d_kv`` each per layer.
+
+    This is what the cache saves at a step with ``n_tokens`` tokens of context.
+    """
+    m = _model(model)
+    d_kv = (m.n_heads if as_mha else m.n_kv_heads) * m.head_dim
+    tokens = np.multiply(check_positive("n_tokens", n_tokens), check_positive("batch", batch))
+    return _out(4.0 * m.d_model * d_kv * m.n_layers * tokens)
+
+
+def kv_flops_saved_per_byte(model, dtype="bf16"):
+    """Recompute FLOPs one cached byte saves: ``4 d d_kv / (2 d_kv bytes) = 2 d / bytes``.
+
+    Independent of the number of KV heads; per element (not byte) it is ``2 d``.
+    """
+    m = _model(model)
+    return kv_recompute_flops(m, 1) / kv_bytes_per_token(m, dtype)

@@ -1,0 +1,100 @@
+"""KV cache, prefill and decode on a roofline, checked against hand computation from published configs."""
+
+import numpy as np
+import pytest
+
+import roofline as rl
+from roofline import decode
+
+
+def test_kv_sizes_from_the_llama_2_70b_config():
+    # 80 layers, 8 KV heads (GQA) of 128 dims; the seed treats it as 64 heads (MHA)
+    assert decode.kv_bytes_per_token("llama-2-70b", "bf16") == 2 * 80 * 8 * 128 * 2
+    assert decode.kv_bytes_per_token("llama-2-70b", "bf16", as_mha=True) == 2 * 80 * 64 * 128 * 2
+    seed = decode.model_kv_cache_bytes("llama-2-70b", 4096, batch=8, dtype="fp16", as_mha=True)
+    assert seed == 80 * 2**30  # the seed's "80 GB" is 80 GiB
+    assert decode.model_kv_cache_bytes("llama-2-70b", 4096, batch=8, dtype="fp16") == 10 * 2**30
+    # agrees with the table-free formula of DESIGN.md
+    assert decode.model_kv_cache_bytes("llama-2-70b", 4096, 8) == rl.kv_cache_bytes(80, 8, 128, 4096, 8)
+    # MHA (GPT-2: 12 heads of 64) and fp8
+    assert decode.kv_bytes_per_token("gpt-2", "fp8") == 2 * 12 * 12 * 64
+
+
+def test_sliding_window_caps_the_cache():
+    per_token = decode.kv_bytes_per_token("mistral-7b")
+    sizes = decode.model_kv_cache_bytes("mistral-7b", [1000, 4096, 32768])
+    assert list(sizes) == [1000 * per_token, 4096 * per_token, 4096 * per_token]
+
+
+def test_what_the_cache_saves():
+    # the seed: 4 * 8192^2 FLOPs per token and layer, 4096 tokens, 80 layers, batch 8 = "640 T"
+    assert decode.kv_recompute_flops("llama-2-70b", 4096, 8, as_mha=True) == 640 * 2**40
+    # per cached fp16 byte: 2 d / 2 = d FLOPs (16K per element), whatever the KV-head count
+    assert decode.kv_flops_saved_per_byte("llama-2-70b", "fp16") == 8192
+    assert decode.kv_flops_saved_per_byte("llama-2-7b", "fp16") == 4096
+    cached, uncached = (decode.generation_cost("gpt-2", 256, kv_cache=k) for k in (True, False))
+    assert uncached.flops > 50 * cached.flops
+    longer = decode.generation_cost("gpt-2", 512, kv_cache=False)
+    assert longer.flops / uncached.flops > 3.5  # roughly quadratic (cubic attention part)
+
+
+def test_decode_step_matches_the_worked_example_to_the_byte():
+    # Llama-2-7B: d 4096, 32 layers, 32 KV heads of 128, d_ff 11008 (SwiGLU), vocab 32000
+    weights = 32 * (2 * 4096**2 + 2 * 4096 * 4096 + 3 * 4096 * 11008) + 32000 * 4096
+    assert decode.matmul_params("llama-2-7b") == weights
+    cost = decode.decode_step_cost("llama-2-7b", context_len=1000, batch=4, w_dtype="int8", kv_dtype="bf16")
+    assert cost.weight_bytes == weights * 1
+    assert cost.kv_bytes == 4 * 1000 * (2 * 32 * 32 * 128 * 2)
+    assert cost.flops == 4 * (2 * weights + 4 * 32 * 32 * 128 * 1000)
+    h100 = rl.get_chip("h100-sxm")
+    t = decode.decode_step_time("llama-2-7b", "h100-sxm", 4, 1000, "int8", "bf16")
+    assert t.t_memory == pytest.approx(cost.nbytes / h100.hbm_bandwidth)
+    assert t.time == max(t.t_math, t.t_memory) and str(t.bound) == "memory"
+    assert t.tokens_per_s == pytest.approx(4 / t.time) and t.tokens_per_s_per_seq == pytest.approx(1 / t.time)
+
+
+def test_prefill_is_far_more_intense_than_decode():
+    prefill = decode.prefill_cost("llama-2-7b", 2048)
+    step = decode.decode_step_cost("llama-2-7b", 2048)
+    assert prefill.intensity > 500 * step.intensity
+    assert prefill.kv_bytes == decode.model_kv_cache_bytes("llama-2-7b", 2048)
+
+
+def test_largest_batch_and_critical_batch():
+    per_seq = decode.model_kv_cache_bytes("llama-2-7b", 4096)
+    weights = rl.parameter_count("llama-2-7b") * 2
+    assert decode.max_batch("llama-2-7b", 80e9, 4096) == (80e9 - weights) // per_seq
+    assert decode.max_batch("llama-2-70b", 80e9, 4096) == 0  # 138 GB of weights do not fit
+    b = decode.decode_critical_batch("llama-3-8b", "h20", 1024)  # GQA: small KV per sequence
+    t = decode.decode_step_time("llama-3-8b", "h20", b, 1024)
+    assert t.t_math == pytest.approx(t.t_memory)
+    assert str(decode.decode_step_time("llama-3-8b", "h20", b * 1.1, 1024).bound) == "compute"
+    # an MHA model's KV reads outgrow its FLOPs per sequence on the H20: never compute-bound
+    assert decode.decode_critical_batch("llama-2-7b", "h20", 1024) == np.inf
+    # at long context the KV reads grow with the batch as fast as the FLOPs: never compute-bound
+    assert decode.decode_critical_batch("llama-2-70b", "h100-sxm", 4096) == np.inf
+
+
+def test_tensor_parallel_decode():
+    one = decode.tensor_parallel_decode("llama-2-70b", "h20", 1, batch=8)
+    plain = decode.decode_step_time("llama-2-70b", "h20", 8)
+    assert one.t_comms == 0 and one.time == pytest.approx(plain.time)
+    eight = decode.tensor_parallel_decode("llama-2-70b", "h20", 8, batch=8)
+    assert eight.bytes_per_chip == pytest.approx(one.bytes_per_chip / 8)
+    # two all-reduces of [8, 8192] bf16 per layer, ring: 2 (N-1)/N of the data per chip
+    assert eight.t_comms == pytest.approx(2 * 7 / 8 * 2 * 80 * 8 * 8192 * 2 / rl.get_chip("h20").interconnect_bandwidth)
+    with pytest.raises(ValueError, match="interconnect"):
+        decode.tensor_parallel_decode("llama-2-7b", "tpu-v4", 2)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: decode.model_kv_cache_bytes("llama-2-7b", 0), "seq_len"),
+    (lambda: decode.decode_step_cost("llama-2-7b", 100, batch=-1), "batch"),
+    (lambda: decode.decode_step_time("llama-2-7b", "h100-sxm", 1, 100, w_dtype="int3"), "dtype"),
+    (lambda: decode.max_batch("llama-2-7b", 0, 100), "capacity_bytes"),
+    (lambda: decode.tensor_parallel_decode("llama-2-7b", "h20", 0), "n_chips"),
+    (lambda: decode.decode_step_time("llama-9", "h20"), "model_id"),
+])
+def test_bad_input_names_the_argument(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()

@@ -17,7 +17,8 @@ REMOTE = re.compile(r"""<(?:script|link|img|iframe)\b[^>]*?\b(?:src|href)=["']((
 def test_every_toc_page_is_built(html):
     for page in ("intro.html", "chapters/01_rooflines.html", "exercises/ps1_rooflines/ps1_rooflines.html",
                  "chapters/02_memory_wall.html", "exercises/ps2_memory_wall/ps2_memory_wall.html",
-                 "chapters/03_overhead.html", "exercises/ps3_overhead/ps3_overhead.html", "instructors.html", "appendix/notation.html", "appendix/glossary.html", "appendix/hardware.html",
+                 "chapters/03_overhead.html", "exercises/ps3_overhead/ps3_overhead.html",
+                 "chapters/04_kv_cache.html", "exercises/ps4_kv_cache/ps4_kv_cache.html", "instructors.html", "appendix/notation.html", "appendix/glossary.html", "appendix/hardware.html",
                  "appendix/bibliography.html"):
         assert (html / page).is_file(), page
     assert not (html / "solutions").exists(), "solutions must never be published"
@@ -40,7 +41,7 @@ def test_math_is_rendered_by_a_local_mathjax(html):
 
 
 @pytest.mark.parametrize("page, figures", [("chapters/01_rooflines.html", 5), ("chapters/02_memory_wall.html", 6),
-                                             ("chapters/03_overhead.html", 4)])
+                                             ("chapters/03_overhead.html", 4), ("chapters/04_kv_cache.html", 3)])
 def test_images_exist_and_the_explorer_is_a_static_figure(html, page, figures):
     chapter = (html / page).read_text(encoding="utf-8")
     images = re.findall(r'<img[^>]*src="([^"]+)"', chapter)
@@ -86,9 +87,23 @@ def test_overhead_chapter_glues_the_a100_model_and_its_own_measurements(html):
     assert re.search(r"overhead per call bandwidth elementwise peak [\d.]+ [nµm]?s [\d.]+ [kMGT]?B/s [\d.]+ [kMGT]?FLOP/s", text)
 
 
+def test_kv_chapter_corrects_the_seed_with_package_numbers(html):
+    text = _text(html, "chapters/04_kv_cache.html")
+    real = rl.model_kv_cache_bytes("llama-2-70b", 4096, 8, "fp16") / 2**30
+    assert f"so its cache is {real:.3g} GiB, eight times smaller" in text
+    assert "which is 80 GiB: the unit is GiB" in text
+    h20, a800 = rl.get_chip("h20"), rl.get_chip("a800")
+    assert f"in bf16 the A800 is {a800.peak_flops('bf16') / h20.peak_flops('bf16'):.2f} times faster" in text
+    n = rl.sharded_matmul_max_chips(8192, h20.peak_flops("bf16"), h20.interconnect_bandwidth)
+    assert f"about {n:.0f} H20s" in text
+    # the per-model KV table is generated from the model table
+    for model_id in rl.list_models():
+        assert f"{model_id} " in text
+
+
 def test_every_chapter_has_check_the_source_boxes_and_answers(html):
     for page, boxes in (("chapters/01_rooflines.html", 3), ("chapters/02_memory_wall.html", 7),
-                        ("chapters/03_overhead.html", 1)):
+                        ("chapters/03_overhead.html", 1), ("chapters/04_kv_cache.html", 3)):
         chapter = (html / page).read_text(encoding="utf-8")
         assert chapter.count("Check the source") >= boxes, page
         assert chapter.count('<div class="dropdown admonition">') >= 3, page

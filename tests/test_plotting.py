@@ -159,3 +159,18 @@ def test_overhead_explorer_states_knee_and_fusion_gain():
     explorer = overhead_explorer()
     assert "application/vnd.jupyter.widget-view+json" in explorer._repr_mimebundle_()
     explorer.widget.children[0].children[1].value = 1e-4  # overhead slider: redraw must not fail
+
+
+def test_decode_explorer_reports_fit_and_bound():
+    from roofline.widgets import decode_explorer, draw_decode_memory
+
+    _, ax = plt.subplots()
+    draw_decode_memory("llama-3-8b", "h100-sxm", "bf16", "bf16", 16, 4096, ax=ax)
+    t = rl.decode_step_time("llama-3-8b", "h100-sxm", 16, 4096)
+    assert "fits" in ax.get_title() and rl.format_time(t.time) in ax.get_title() and "memory-bound" in ax.get_title()
+    _, ax = plt.subplots()
+    draw_decode_memory("llama-2-70b", "h100-sxm", "bf16", "bf16", 1, 4096, ax=ax)
+    assert "does NOT fit" in ax.get_title()
+    explorer = decode_explorer()
+    assert "application/vnd.jupyter.widget-view+json" in explorer._repr_mimebundle_()
+    explorer.widget.children[1].children[0].value = "fp8"  # weights dropdown: redraw must not fail

@@ -106,6 +106,12 @@ def graded(course):
     q3.source = q3.source.replace("knee_h100 = (6.69e13 / 2) * 8 / 3.35e12", "knee_h100 = 6.69e13 * 8 / 3.35e12")
     assert "knee_h100 = 6.69e13 * 8" in q3.source
     _submit(course, "frank", fma, "ps3_overhead")
+    # ps4: the cache sized as if every query head had its own K and V (the seed's mistake)
+    mha = _read("solutions", "ps4_kv_cache")
+    q1 = _answer_cell(mha, "q1_answer")
+    q1.source = q1.source.replace("kv_cache_size(80, 8, 128, 4096, 8, 2)", "kv_cache_size(80, 64, 128, 4096, 8, 2)")
+    assert "kv_cache_size(80, 64," in q1.source
+    _submit(course, "gina", mha, "ps4_kv_cache")
     # The committed timeout is 60 s; a shorter one keeps this test quick.
     config = course / "nbgrader_config.py"
     config.write_text(config.read_text().replace("c.Execute.timeout = 60", "c.Execute.timeout = 5"))
@@ -129,21 +135,22 @@ def test_the_untouched_release_scores_zero(graded, assignment):
     assert float(rows["bob", assignment]["score"]) == 0
 
 
-def test_a_plausible_slip_loses_exactly_its_tasks(graded):
-    rows, course = graded
-    # Task 3 (4 points) and Task 6 (5 points) are wrong; the other four tasks are right.
-    assert float(rows["erin", "ps2_memory_wall"]["score"]) == _points("ps2_memory_wall") - 4 - 5
-    nb = nbformat.read(course / "autograded/erin/ps2_memory_wall/ps2_memory_wall.ipynb", as_version=4)
-    q3 = "".join(o.get("evalue", "") for o in _answer_cell(nb, "q3_test").outputs)
-    assert "weight_matmul_intensity(768, 3072, 512)" in q3 and "is not correct" in q3
+def _feedback(course, student, assignment, grade_id):
+    nb = nbformat.read(course / f"autograded/{student}/{assignment}/{assignment}.ipynb", as_version=4)
+    return "".join(o.get("evalue", "") for o in _answer_cell(nb, grade_id).outputs)
 
 
-def test_the_fma_trap_is_caught_and_explained(graded):
+@pytest.mark.parametrize("student, assignment, points_lost, grade_id, message", [
+    # K and V as two matmuls (Task 3, 4 points) and int4 without the KV cache (Task 6, 5 points)
+    ("erin", "ps2_memory_wall", 4 + 5, "q3_test", "weight_matmul_intensity(768, 3072, 512) = "),
+    ("frank", "ps3_overhead", 2, "q3_test", "uses the FMA peak"),
+    ("gina", "ps4_kv_cache", 3, "q1_test", "caches only its 8 KV heads"),
+])
+def test_a_plausible_slip_loses_exactly_its_tasks_and_says_why(graded, student, assignment, points_lost,
+                                                                grade_id, message):
     rows, course = graded
-    assert float(rows["frank", "ps3_overhead"]["score"]) == _points("ps3_overhead") - 2
-    nb = nbformat.read(course / "autograded/frank/ps3_overhead/ps3_overhead.ipynb", as_version=4)
-    q3 = "".join(o.get("evalue", "") for o in _answer_cell(nb, "q3_test").outputs)
-    assert "uses the FMA peak" in q3
+    assert float(rows[student, assignment]["score"]) == _points(assignment) - points_lost
+    assert message in _feedback(course, student, assignment, grade_id)
 
 
 def test_delegating_to_roofline_loses_only_that_task(graded):
@@ -165,8 +172,8 @@ def test_an_infinite_loop_is_interrupted_and_the_rest_is_graded(graded):
 
 def test_feedback_is_generated_for_every_student(graded):
     rows, course = graded
-    # one row per student and assignment; carol, dave, erin and frank each handed in one set
-    assert len(rows) == 6 * len(ASSIGNMENTS)
+    # one row per student and assignment; carol, dave, erin, frank and gina each handed in one set
+    assert len(rows) == 7 * len(ASSIGNMENTS)
     assert rows["erin", "ps1_rooflines"]["status"] == "missing"
     for (student, assignment), row in rows.items():
         if row["status"] == "graded":

@@ -190,14 +190,15 @@ def plot_inference_profiles(encoders, decoder, seq_lens, chip, dtype="fp16"):
 
 
 #: Stacked-bar colours of the memory components.
-_MEMORY_COLORS = {"weights": "#1f77b4", "gradients": "#9467bd", "optimizer": "#ff7f0e", "activations": "#2ca02c"}
+_MEMORY_COLORS = {"weights": "#1f77b4", "gradients": "#9467bd", "optimizer": "#ff7f0e", "activations": "#2ca02c",
+                  "KV cache": "#d62728"}
 
 
 def plot_memory_bars(bars, ax=None, limit=None, limit_label="memory limit", title=None):
     """Stacked bars of memory components in GB.
 
     ``bars``: ``(label, {component: GB})`` pairs with components among weights,
-    gradients, optimizer and activations. ``limit``: one GB value for a horizontal line,
+    gradients, optimizer, activations and KV cache. ``limit``: one GB value for a horizontal line,
     or one per bar for a step line (the paper draws each model's GPU memory).
     """
     if not bars:

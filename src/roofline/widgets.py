@@ -16,11 +16,12 @@ from .core import bound_by, time_bounds
 from .hardware import get_chip, list_chips
 from .models import list_models
 from .ops import critical_batch_size, matmul
+from .decode import decode_step_time, model_kv_cache_bytes
 from .measure import FUSED_BLOCK, model_time, repeat_bytes, repeat_knee
 from .plotting import new_axes, plot_memory_bars, plot_roofline
 from .training import MODEL_STATE_BYTES, ZERO_STAGES, recompute_flops_overhead, training_memory
 from .transformer import parameter_count
-from .units import format_intensity, format_time
+from .units import dtype_bytes, format_intensity, format_time
 
 _POWERS_OF_TWO = [2**k for k in range(0, 17)]
 
@@ -228,3 +229,36 @@ def overhead_explorer(n=2**24, overhead=1e-6, bandwidth=2e10, peak_flops=1e10) -
                                        continuous_update=False),
     }
     return _live(controls, draw_repeat_model, per_row=2)
+
+
+def draw_decode_memory(model, chip_id, w_dtype, kv_dtype, batch, context_len, ax=None):
+    """Weights and KV cache against the chip's memory, with the decode-step bound in the title."""
+    chip = get_chip(chip_id)
+    weights = parameter_count(model) * dtype_bytes(w_dtype) / 1e9
+    kv = model_kv_cache_bytes(model, context_len, batch, kv_dtype) / 1e9
+    ax = plot_memory_bars([(f"{model}, batch {batch} x {context_len} tokens", {"weights": weights, "KV cache": kv})],
+                          ax=ax, limit=chip.hbm_capacity / 1e9, limit_label=f"{chip_id} memory")
+    t = decode_step_time(model, chip_id, batch, context_len, w_dtype, kv_dtype,
+                         compute_dtype=w_dtype if w_dtype in chip.dense_flops else "bf16")
+    fits = "fits" if weights + kv <= chip.hbm_capacity / 1e9 else "does NOT fit"
+    ax.set_title(f"{weights + kv:.3g} GB: {fits}; step >= {format_time(t.time)} ({t.bound}-bound)\n"
+                 f"{t.tokens_per_s:,.0f} tokens/s in total, {t.tokens_per_s_per_seq:,.1f} per sequence", fontsize=9)
+    return ax
+
+
+def decode_explorer(model="llama-3-8b", chip_id="h100-sxm", w_dtype="bf16", kv_dtype="bf16", batch=16,
+                    context_len=4096) -> Explorer:
+    """Explore LLM decoding: memory (weights + KV cache) against capacity, and the tokens/s bound."""
+    import ipywidgets as w
+
+    controls = {
+        "model": w.Dropdown(options=list_models(), value=model, description="model"),
+        "chip_id": w.Dropdown(options=list_chips(), value=chip_id, description="chip"),
+        "w_dtype": w.Dropdown(options=["bf16", "fp8", "int8", "int4"], value=w_dtype, description="weights"),
+        "kv_dtype": w.Dropdown(options=["bf16", "fp8", "int8"], value=kv_dtype, description="KV cache"),
+        "batch": w.SelectionSlider(options=_POWERS_OF_TWO[:11], value=batch, description="batch",
+                                   continuous_update=False),
+        "context_len": w.SelectionSlider(options=_POWERS_OF_TWO[7:18], value=context_len, description="context",
+                                         continuous_update=False),
+    }
+    return _live(controls, draw_decode_memory, per_row=2)

@@ -41,6 +41,16 @@ from .ops import (
     sharded_matmul_critical_d,
     sharded_matmul_max_chips,
 )
+from .longcontext import (
+    FP8_FORMATS,
+    PartialAttention,
+    attention,
+    block_attention,
+    fp8_round,
+    fp8_scale,
+    merge_partials,
+    split_k_attention,
+)
 from .measure import (
     OverheadModel,
     RepeatResult,

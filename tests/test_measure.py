@@ -49,6 +49,7 @@ def test_repeat_benchmark_bookkeeping_and_budget():
         assert np.array_equal(r.nbytes, 2 * 4 * n * passes)
         blocks = -(-n // measure.FUSED_BLOCK)
         assert np.array_equal(r.calls, blocks * (np.array(repeats) + 1) if fused else repeats)
+        assert np.array_equal(r.calls, measure.repeat_calls(n, repeats, fused))
         assert np.allclose(r.flops_per_s * r.seconds, r.flops) and np.allclose(r.bytes_per_s * r.seconds, r.nbytes)
         assert np.all(r.seconds > 0) and np.all(r.spread >= 0)
     assert time.perf_counter() - start < 2.0

@@ -148,7 +148,8 @@ def test_repeat_panels_show_time_rate_and_bandwidth():
 
 
 def test_overhead_explorer_states_knee_and_fusion_gain():
-    from roofline.widgets import draw_repeat_model, overhead_explorer, repeat_model
+    from roofline.measure import repeat_model
+    from roofline.widgets import draw_repeat_model, overhead_explorer
 
     repeats, flops, unfused, fused = repeat_model(2**20, 0.0, 1e10, 1e11)
     # no overhead, memory-bound passes: unfused time is R passes of 8 bytes per element

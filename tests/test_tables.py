@@ -72,3 +72,8 @@ def test_model_config_validates():
         rl.ModelConfig("x", 2, 64, 8, 3, 8, 256, 100, 128, "test")
     with pytest.raises(ValueError, match="n_layers"):
         rl.ModelConfig("x", 0, 64, 8, 8, 8, 256, 100, 128, "test")
+
+
+def test_lookups_pass_objects_through():
+    chip, model = rl.get_chip("h20"), rl.get_model("gpt-2")
+    assert rl.get_chip(chip) is chip and rl.get_model(model) is model

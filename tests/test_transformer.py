@@ -88,3 +88,9 @@ def test_bad_lengths_name_the_argument():
         rl.encoder_cost("gpt-2", -3)
     with pytest.raises(ValueError, match="model_id"):
         rl.encoder_cost("gpt-5", 8)
+
+
+def test_layer_matmul_weights_by_hand():
+    # Llama-2-70B: d 8192, 8 KV heads of 128, d_ff 28672, gated
+    assert rl.transformer.layer_matmul_params("llama-2-70b") == 2 * 8192**2 + 2 * 8192 * 1024 + 3 * 8192 * 28672
+    assert rl.transformer.layer_matmul_params("gpt-2") == 2 * 768**2 + 2 * 768 * 768 + 2 * 768 * 3072

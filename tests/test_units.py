@@ -55,3 +55,13 @@ def test_check_positive_names_the_argument():
         check_positive("x", "12")
     with pytest.raises(ValueError, match="x must be a number"):
         check_positive("x", True)
+
+
+def test_format_factor_never_uses_an_exponent():
+    assert rl.format_factor(3.026) == "3.03x"
+    assert rl.format_factor(96.74) == "96.7x"
+    assert rl.format_factor(413.41) == "413x"
+    assert rl.format_factor(999.7) == "1,000x"
+    assert rl.format_factor(64306.3) == "64,300x"
+    assert rl.format_factor(2918879.06) == "2,920,000x"
+    assert rl.format_factor(0.5) == "0.5x"

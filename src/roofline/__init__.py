@@ -120,6 +120,7 @@ from .units import (
     dtype_bytes,
     format_bandwidth,
     format_bytes,
+    format_factor,
     format_flop_count,
     format_flops,
     format_intensity,

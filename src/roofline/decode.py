@@ -18,18 +18,16 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .core import _out
-from .hardware import Chip, get_chip
-from .models import ModelConfig, get_model
+from .core import _out, time_bounds
+from .hardware import get_chip
+from .models import get_model
+from .transformer import InferenceCost, decoder_cost, encoder_cost, layer_matmul_params, parameter_count
 from .units import check_positive, dtype_bytes
 
 
-def _model(model) -> ModelConfig:
-    return model if isinstance(model, ModelConfig) else get_model(model)
-
-
-def _chip(chip) -> Chip:
-    return chip if isinstance(chip, Chip) else get_chip(chip)
+def _cached_tokens(m, tokens):
+    """Tokens a layer keeps in its cache: all of them, or the last ``sliding_window``."""
+    return tokens if m.sliding_window is None else np.minimum(tokens, m.sliding_window)
 
 
 def kv_bytes_per_token(model, dtype="bf16", as_mha=False):
@@ -38,7 +36,7 @@ def kv_bytes_per_token(model, dtype="bf16", as_mha=False):
     ``as_mha=True`` counts every query head as a KV head, the mistake of treating a
     grouped-query model as multi-head.
     """
-    m = _model(model)
+    m = get_model(model)
     heads = m.n_heads if as_mha else m.n_kv_heads
     return 2.0 * m.n_layers * heads * m.head_dim * dtype_bytes(dtype)
 
@@ -48,23 +46,19 @@ def model_kv_cache_bytes(model, seq_len, batch=1, dtype="bf16", as_mha=False):
 
     A sliding-window model keeps at most ``sliding_window`` tokens per layer.
     """
-    m = _model(model)
-    tokens = check_positive("seq_len", seq_len)
-    if m.sliding_window is not None:
-        tokens = np.minimum(tokens, m.sliding_window)
+    m = get_model(model)
+    tokens = _cached_tokens(m, check_positive("seq_len", seq_len))
     return _out(kv_bytes_per_token(m, dtype, as_mha) * np.multiply(tokens, check_positive("batch", batch)))
 
 
 def matmul_params(model) -> int:
     """Weights read by every decode step: the layers' matmul weights and the output head.
 
-    Per layer ``2 d^2 + 2 d d_kv + (2 or 3) d d_ff``; the head is ``vocab x d``. Biases,
+    Per layer :func:`~roofline.transformer.layer_matmul_params`; the head is ``vocab x d``. Biases,
     norms and the embedding lookup (one row per token) are left out.
     """
-    m = _model(model)
-    d, d_kv = m.d_model, m.n_kv_heads * m.head_dim
-    per_layer = 2 * d * d + 2 * d * d_kv + (3 if m.gated_mlp else 2) * d * m.d_ff
-    return m.n_layers * per_layer + m.vocab_size * d
+    m = get_model(model)
+    return m.n_layers * layer_matmul_params(m) + m.vocab_size * m.d_model
 
 
 class StepCost(NamedTuple):
@@ -85,11 +79,9 @@ class StepCost(NamedTuple):
 
 def decode_step_cost(model, context_len, batch=1, w_dtype="bf16", kv_dtype="bf16") -> StepCost:
     """One decode step of ``batch`` sequences, each attending to ``context_len`` cached tokens."""
-    m = _model(model)
-    T = check_positive("context_len", context_len)
+    m = get_model(model)
+    T = _cached_tokens(m, check_positive("context_len", context_len))
     B = check_positive("batch", batch)
-    if m.sliding_window is not None:
-        T = np.minimum(T, m.sliding_window)
     attention = 4.0 * m.n_layers * m.n_heads * m.head_dim * T
     flops = np.multiply(B, 2.0 * matmul_params(m) + attention)
     weights = matmul_params(m) * dtype_bytes(w_dtype) * np.ones_like(flops)
@@ -103,7 +95,7 @@ def prefill_cost(model, prompt_len, batch=1, w_dtype="bf16", kv_dtype="bf16") ->
     FLOPs: ``2 P`` per token plus causal attention ``2 L H d_h T^2``; bytes: the weights
     and the KV cache it writes (activations between layers are left out).
     """
-    m = _model(model)
+    m = get_model(model)
     T = check_positive("prompt_len", prompt_len)
     B = check_positive("batch", batch)
     attention = 2.0 * m.n_layers * m.n_heads * m.head_dim * np.multiply(T, T)
@@ -130,13 +122,11 @@ class DecodeTime(NamedTuple):
 def decode_step_time(model, chip, batch=1, context_len=4096, w_dtype="bf16", kv_dtype="bf16",
                      compute_dtype="bf16") -> DecodeTime:
     """``max(flops / peak, (weight bytes + KV bytes) / bandwidth)`` for one decode step."""
-    c = _chip(chip)
+    c = get_chip(chip)
     cost = decode_step_cost(model, context_len, batch, w_dtype, kv_dtype)
-    t_math = np.divide(cost.flops, c.peak_flops(compute_dtype))
-    t_memory = np.divide(cost.nbytes, c.hbm_bandwidth)
-    time = np.maximum(t_math, t_memory)
+    t = time_bounds(cost.flops, cost.nbytes, c.peak_flops(compute_dtype), c.hbm_bandwidth)
     batch = np.asarray(check_positive("batch", batch), dtype=float)
-    return DecodeTime(_out(t_math), _out(t_memory), _out(time), _out(batch / time), _out(1 / time))
+    return DecodeTime(t.t_math, t.t_comms, t.lower, _out(batch / t.lower), _out(1 / t.lower))
 
 
 def max_batch(model, capacity_bytes, context_len, w_dtype="bf16", kv_dtype="bf16"):
@@ -145,8 +135,6 @@ def max_batch(model, capacity_bytes, context_len, w_dtype="bf16", kv_dtype="bf16
     ``floor((capacity - weights) / (KV bytes per sequence))``; 0 when the weights alone do
     not fit. Weights here are all parameters (embeddings included), since they must be stored.
     """
-    from .transformer import parameter_count
-
     capacity = check_positive("capacity_bytes", capacity_bytes)
     free = np.subtract(capacity, parameter_count(model) * dtype_bytes(w_dtype))
     per_seq = model_kv_cache_bytes(model, context_len, 1, kv_dtype)
@@ -159,7 +147,7 @@ def decode_critical_batch(model, chip, context_len=4096, w_dtype="bf16", kv_dtyp
     Solves ``B f / peak = (W + B k) / bw`` with ``f`` FLOPs and ``k`` KV bytes per sequence
     and ``W`` weight bytes: ``B = (W / bw) / (f / peak - k / bw)``.
     """
-    c = _chip(chip)
+    c = get_chip(chip)
     one = decode_step_cost(model, context_len, 1, w_dtype, kv_dtype)
     per_seq_math = np.divide(one.flops, c.peak_flops(compute_dtype))
     per_seq_memory = np.divide(one.kv_bytes, c.hbm_bandwidth)
@@ -191,7 +179,7 @@ def tensor_parallel_decode(model, chip, n_chips, batch=1, context_len=4096, w_dt
     Each layer ends its attention and its MLP with a ring all-reduce of the ``[B, d]``
     activations: ``2 (N - 1) / N * B d bytes`` per chip over the interconnect (per direction).
     """
-    m, c = _model(model), _chip(chip)
+    m, c = get_model(model), get_chip(chip)
     n = check_positive("n_chips", n_chips)
     cost = decode_step_cost(m, context_len, batch, w_dtype, kv_dtype)
     per_chip = np.divide(cost.nbytes, n)
@@ -210,8 +198,6 @@ def generation_cost(model, n_tokens, dtype="fp16", kv_cache=True):
     reruns the model over all ``t`` tokens (:func:`~roofline.transformer.encoder_cost`),
     so the total grows with the square of the length (cubically in the attention part).
     """
-    from .transformer import InferenceCost, decoder_cost, encoder_cost
-
     T = int(check_positive("n_tokens", n_tokens))
     if kv_cache:
         return decoder_cost(model, T, dtype)
@@ -224,7 +210,7 @@ def kv_recompute_flops(model, n_tokens, batch=1, as_mha=False):
 
     This is what the cache saves at a step with ``n_tokens`` tokens of context.
     """
-    m = _model(model)
+    m = get_model(model)
     d_kv = (m.n_heads if as_mha else m.n_kv_heads) * m.head_dim
     tokens = np.multiply(check_positive("n_tokens", n_tokens), check_positive("batch", batch))
     return _out(4.0 * m.d_model * d_kv * m.n_layers * tokens)
@@ -235,5 +221,5 @@ def kv_flops_saved_per_byte(model, dtype="bf16"):
 
     Independent of the number of KV heads; per element (not byte) it is ``2 d``.
     """
-    m = _model(model)
+    m = get_model(model)
     return kv_recompute_flops(m, 1) / kv_bytes_per_token(m, dtype)

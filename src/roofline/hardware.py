@@ -123,8 +123,10 @@ def _load_chips() -> dict[str, Chip]:
 CHIPS: dict[str, Chip] = _load_chips()
 
 
-def get_chip(chip_id: str) -> Chip:
-    """The :class:`Chip` with id ``chip_id`` (e.g. ``"h100-sxm"``)."""
+def get_chip(chip_id) -> Chip:
+    """The :class:`Chip` with id ``chip_id`` (e.g. ``"h100-sxm"``); a Chip is returned as is."""
+    if isinstance(chip_id, Chip):
+        return chip_id
     if not isinstance(chip_id, str) or chip_id.lower() not in CHIPS:
         raise ValueError(f"chip_id must be one of {list_chips()}; got {chip_id!r}")
     return CHIPS[chip_id.lower()]

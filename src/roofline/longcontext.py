@@ -15,14 +15,6 @@ import numpy as np
 from .units import check_positive
 
 
-def attention(q, k, v):
-    """Softmax attention of one query: ``softmax(k @ q / sqrt(d)) @ v`` (numerically stable)."""
-    q, k, v = (np.asarray(a, dtype=np.float64) for a in (q, k, v))
-    scores = k @ q / np.sqrt(q.shape[-1])
-    weights = np.exp(scores - scores.max())
-    return weights @ v / weights.sum()
-
-
 class PartialAttention(NamedTuple):
     """One block's contribution: its normalised output, and the log-sum-exp of its scores."""
 
@@ -40,6 +32,11 @@ def block_attention(q, k, v) -> PartialAttention:
     weights = np.exp(scores - m)
     total = weights.sum()
     return PartialAttention(weights @ v / total, float(m + np.log(total)))
+
+
+def attention(q, k, v):
+    """Softmax attention of one query: ``softmax(k @ q / sqrt(d)) @ v`` (numerically stable)."""
+    return block_attention(q, k, v).output
 
 
 def merge_partials(partials) -> np.ndarray:

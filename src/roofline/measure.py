@@ -95,6 +95,26 @@ def repeat_bytes(n, repeats, dtype="fp32", fused=False):
     return _out(2 * np.multiply(n, dtype_bytes(dtype)) * passes)
 
 
+def repeat_calls(n, repeats, fused=False):
+    """numpy calls per run of the repeat benchmark: ``R`` unfused; fused, ``R`` multiplies
+    and one copy back per block, ``blocks * (R + 1)``."""
+    r = np.asarray(check_positive("repeats", repeats), dtype=float)
+    blocks = -(-int(check_positive("n", n)) // FUSED_BLOCK)
+    return _out(blocks * (r + 1.0) if fused else r)
+
+
+def repeat_model(n, overhead, bandwidth, peak_flops, repeats=2 ** np.arange(0, 11), dtype="fp32"):
+    """Modelled seconds of the unfused and the fused repeat benchmark (see :func:`model_time`).
+
+    Returns ``(repeats, flops, unfused_seconds, fused_seconds)``.
+    """
+    repeats = np.asarray(repeats)
+    flops = n * repeats.astype(float)
+    unfused, fused = (model_time(flops, repeat_bytes(n, repeats, dtype, f), overhead, bandwidth, peak_flops,
+                                 repeat_calls(n, repeats, f)) for f in (False, True))
+    return repeats, flops, unfused, fused
+
+
 def repeat_kernel(x, out, repeats: int, fused: bool = False):
     """Write ``x * 2**repeats`` into ``out`` by ``repeats`` multiplies by 2 (see :func:`repeat_benchmark`)."""
     if fused:
@@ -128,11 +148,10 @@ def repeat_benchmark(n=2**24, repeats=(1, 2, 4, 8, 16, 32, 64, 128), dtype="fp32
     out = np.zeros_like(x)
     timings = [time_call(lambda r=int(r): repeat_kernel(x, out, r, fused), repeats=5, warmup=int(r <= 8), budget_s=budget_s / len(repeats))
                for r in repeats]
-    blocks = -(-n // FUSED_BLOCK)
-    calls = blocks * (repeats + 1.0) if fused else repeats.astype(float)
     return RepeatResult(n, dtype, bool(fused), repeats, np.array([t.best for t in timings]),
                         np.array([t.spread for t in timings]), n * repeats.astype(float),
-                        np.asarray(repeat_bytes(n, repeats, dtype, fused), dtype=float), calls)
+                        np.asarray(repeat_bytes(n, repeats, dtype, fused), dtype=float),
+                        np.asarray(repeat_calls(n, repeats, fused), dtype=float))
 
 
 def bandwidth_probe(n=2**23, budget_s=1.5) -> dict:

@@ -80,8 +80,10 @@ MODELS: dict[str, ModelConfig] = {
 }
 
 
-def get_model(model_id: str) -> ModelConfig:
-    """The :class:`ModelConfig` with id ``model_id`` (e.g. ``"llama-2-70b"``)."""
+def get_model(model_id) -> ModelConfig:
+    """The :class:`ModelConfig` with id ``model_id`` (e.g. ``"llama-2-70b"``); a ModelConfig is returned as is."""
+    if isinstance(model_id, ModelConfig):
+        return model_id
     if not isinstance(model_id, str) or model_id.lower() not in MODELS:
         raise ValueError(f"model_id must be one of {list_models()}; got {model_id!r}")
     return MODELS[model_id.lower()]

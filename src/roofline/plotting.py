@@ -7,7 +7,9 @@ import numpy as np
 from .core import attainable_flops, ridge_intensity
 from .hardware import Chip, get_chip
 from .hierarchy import LevelPoint
-from .units import check_positive, format_flops, format_intensity
+from .transformer import decoder_cost, encoder_cost, roofline_latency
+from .trends import fit_growth, load_series
+from .units import check_positive, format_factor, format_flops, format_intensity
 
 _COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 
@@ -119,18 +121,11 @@ SERIES_LABELS = {
 }
 
 
-def _factor(value):
-    """Three significant figures without an exponent: 3.03, 96.7, 1,770."""
-    return f"{float(f'{value:.3g}'):,.0f}" if value >= 100 else f"{value:.3g}"
-
-
 def plot_growth_trends(names, ax=None, title=None):
     """Each series normalised to its earliest point, with its fitted growth per two years.
 
     The legend gives the least-squares factor and its 95% confidence interval.
     """
-    from .trends import fit_growth, load_series
-
     if isinstance(names, str):
         names = [names]
     if not names:
@@ -142,8 +137,8 @@ def plot_growth_trends(names, ax=None, title=None):
         fit = fit_growth(years, values)
         color = _COLORS[i % len(_COLORS)]
         low, high = fit.growth_ci()
-        label = (f"{SERIES_LABELS.get(name, name)}: {_factor(fit.growth())}x / 2 yrs "
-                 f"(95% CI {_factor(low)}-{_factor(high)})")
+        label = (f"{SERIES_LABELS.get(name, name)}: {format_factor(fit.growth())} / 2 yrs "
+                 f"(95% CI {format_factor(low)}-{format_factor(high)})")
         ax.semilogy(years, values / values[0], "o", color=color, ms=4, alpha=0.8)
         x = np.linspace(years.min(), years.max(), 50)
         ax.semilogy(x, fit.predict(x) / values[0], "-", color=color, lw=1.8, label=label)
@@ -164,8 +159,6 @@ def plot_inference_profiles(encoders, decoder, seq_lens, chip, dtype="fp16"):
     """
     import matplotlib.pyplot as plt
     from matplotlib.ticker import NullLocator
-
-    from .transformer import decoder_cost, encoder_cost, roofline_latency
 
     seq_lens = np.asarray(check_positive("seq_lens", seq_lens))
     if seq_lens.ndim != 1 or seq_lens.size < 2:

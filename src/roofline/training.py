@@ -18,7 +18,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .core import _out
-from .models import ModelConfig, get_model
+from .models import get_model
+from .transformer import layer_costs, parameter_count
 from .units import check_positive
 
 #: bytes per parameter: (weights, gradients, optimizer state)
@@ -67,7 +68,7 @@ def activation_bytes(model, batch, seq_len, recompute="none"):
     recomputes the attention scores (drops the ``5 a s / h`` term); ``"full"`` keeps only
     each layer's input, ``2 s b h``, and recomputes the rest in the backward pass.
     """
-    m = model if isinstance(model, ModelConfig) else get_model(model)
+    m = get_model(model)
     b = check_positive("batch", batch)
     s = check_positive("seq_len", seq_len)
     h, a = m.d_model, m.n_heads
@@ -88,9 +89,7 @@ def recompute_flops_overhead(model, seq_len, recompute="full"):
     repeats the whole forward pass: 1/3 more. Selective recomputation repeats only the
     attention core (``Q K^T``, softmax, ``scores V``): its share of the forward FLOPs, over 3.
     """
-    from .transformer import layer_costs
-
-    m = model if isinstance(model, ModelConfig) else get_model(model)
+    m = get_model(model)
     if recompute not in ("none", "selective", "full"):
         raise ValueError(f"recompute must be one of ['none', 'selective', 'full']; got {recompute!r}")
     if recompute == "none":
@@ -128,9 +127,7 @@ def training_memory(model, batch, seq_len, recipe="mixed-adam", recompute="none"
     :func:`~roofline.transformer.parameter_count`); activations from
     :func:`activation_bytes`, stored in the weights' precision (doubled for fp32 recipes).
     """
-    from .transformer import parameter_count
-
-    m = model if isinstance(model, ModelConfig) else get_model(model)
+    m = get_model(model)
     states = model_state_breakdown(parameter_count(m), recipe, zero_stage, n_devices)
     activations = activation_bytes(m, batch, seq_len, recompute) * _recipe(recipe)[0] / 2
     return TrainingMemory(*states, activations)

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .core import _out, time_bounds
-from .hardware import Chip, get_chip
+from .hardware import get_chip
 from .models import ModelConfig, get_model
 from .units import check_positive, dtype_bytes
 
@@ -73,10 +73,6 @@ def layer_costs(model: ModelConfig, q_tokens, kv_tokens, dtype="fp16") -> list[L
     ]
 
 
-def _model(model) -> ModelConfig:
-    return model if isinstance(model, ModelConfig) else get_model(model)
-
-
 class InferenceCost(NamedTuple):
     """Totals over all layers (and, for a decoder, over all generated tokens)."""
 
@@ -90,7 +86,7 @@ class InferenceCost(NamedTuple):
 
 def encoder_cost(model, seq_len, dtype="fp16") -> InferenceCost:
     """One forward pass over ``seq_len`` tokens at once (BERT), all layers."""
-    m = _model(model)
+    m = get_model(model)
     costs = layer_costs(m, seq_len, seq_len, dtype)
     return InferenceCost(_out(m.n_layers * sum(c.flops for c in costs)),
                          _out(m.n_layers * sum(c.nbytes for c in costs)))
@@ -102,7 +98,7 @@ def decoder_cost(model, seq_len, dtype="fp16") -> InferenceCost:
     Step ``t`` (1-based) attends to ``t`` cached tokens; every step reads all weights again.
     Each step's cost is linear in ``t``, so the total is ``T * c(0) + (c(1) - c(0)) * T (T+1) / 2``.
     """
-    m = _model(model)
+    m = get_model(model)
     T = check_positive("seq_len", seq_len)
     step = [layer_costs(m, 1, t, dtype) for t in (1, 2)]
     totals = []
@@ -115,8 +111,15 @@ def decoder_cost(model, seq_len, dtype="fp16") -> InferenceCost:
 
 def roofline_latency(cost: InferenceCost, chip, dtype="fp16"):
     """Lower bound on run time (s): ``max(flops / peak, bytes / bandwidth)`` on ``chip``."""
-    chip = chip if isinstance(chip, Chip) else get_chip(chip)
+    chip = get_chip(chip)
     return time_bounds(cost.flops, cost.nbytes, chip.peak_flops(dtype), chip.hbm_bandwidth).lower
+
+
+def layer_matmul_params(model) -> int:
+    """Matmul weights of one layer: ``2 d^2`` (Q, output), ``2 d d_kv`` (K, V), ``2 d d_ff`` (``3`` gated)."""
+    m = get_model(model)
+    d_kv = m.n_kv_heads * m.head_dim
+    return 2 * m.d_model**2 + 2 * m.d_model * d_kv + (3 if m.gated_mlp else 2) * m.d_model * m.d_ff
 
 
 def parameter_count(model) -> int:
@@ -129,12 +132,12 @@ def parameter_count(model) -> int:
     GPT-2 and the Llama models match their published counts exactly (GPT-2 124,439,808);
     BERT-Base comes to ~109M (its token-type embeddings and pooler are left out).
     """
-    m = _model(model)
+    m = get_model(model)
     d, f, d_kv = m.d_model, m.d_ff, m.n_kv_heads * m.head_dim
     head = 0 if m.tied_embeddings else m.vocab_size * d
     if m.gated_mlp:  # Llama/Mistral: no biases, RMSNorm weights only, rotary positions
-        per_layer = 2 * d * d + 2 * d * d_kv + 3 * d * f + 2 * d
+        per_layer = layer_matmul_params(m) + 2 * d
         return m.n_layers * per_layer + m.vocab_size * d + d + head
     biases = 2 * d + 2 * d_kv + f + d
-    per_layer = 2 * d * d + 2 * d * d_kv + 2 * d * f + biases + 4 * d
+    per_layer = layer_matmul_params(m) + biases + 4 * d
     return m.n_layers * per_layer + (m.vocab_size + m.max_seq_len) * d + 2 * d + head

@@ -119,3 +119,9 @@ def format_time(seconds: float, digits: int = 3) -> str:
 def format_intensity(flops_per_byte: float, digits: int = 3) -> str:
     """``240.5`` -> ``"240 FLOP/B"``."""
     return f"{_sig(float(flops_per_byte), digits)} FLOP/B"
+
+
+def format_factor(ratio: float, digits: int = 3) -> str:
+    """A growth factor or ratio to ``digits`` significant figures, no exponent: "3.03x", "64,300x"."""
+    rounded = float(f"{ratio:.{digits}g}")
+    return f"{rounded:,.0f}x" if rounded >= 10 ** (digits - 1) else f"{rounded:.{digits}g}x"

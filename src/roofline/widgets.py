@@ -10,14 +10,12 @@ from __future__ import annotations
 import base64
 import io
 
-import numpy as np
-
 from .core import bound_by, time_bounds
 from .hardware import get_chip, list_chips
 from .models import list_models
 from .ops import critical_batch_size, matmul
 from .decode import decode_step_time, model_kv_cache_bytes
-from .measure import FUSED_BLOCK, model_time, repeat_bytes, repeat_knee
+from .measure import repeat_knee, repeat_model
 from .plotting import new_axes, plot_memory_bars, plot_roofline
 from .training import MODEL_STATE_BYTES, ZERO_STAGES, recompute_flops_overhead, training_memory
 from .transformer import parameter_count
@@ -178,19 +176,6 @@ def training_memory_explorer(model="gpt-2", recipe="mixed-adam", recompute="none
         "chip_id": w.Dropdown(options=list_chips(), value=chip_id, description="chip"),
     }
     return _live(controls, draw_training_memory, per_row=2)
-
-
-_REPEATS = 2 ** np.arange(0, 11)
-
-
-def repeat_model(n, overhead, bandwidth, peak_flops, dtype="fp32"):
-    """Modelled seconds of the unfused and the fused repeat benchmark for R = 1 ... 1024."""
-    blocks = -(-int(n) // FUSED_BLOCK)
-    flops = n * _REPEATS.astype(float)
-    unfused = model_time(flops, repeat_bytes(n, _REPEATS, dtype), overhead, bandwidth, peak_flops, _REPEATS)
-    fused = model_time(flops, repeat_bytes(n, _REPEATS, dtype, fused=True), overhead, bandwidth, peak_flops,
-                       blocks * (_REPEATS + 1.0))
-    return _REPEATS, flops, unfused, fused
 
 
 def draw_repeat_model(n, overhead, bandwidth, peak_flops, ax=None):

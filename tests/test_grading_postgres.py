@@ -57,7 +57,7 @@ def test_parallel_grading_with_a_postgresql_gradebook(postgres, tmp_path):
         _write(root, f"crash{i}", _solution_with(q2_answer="import os\nos._exit(1)"))
         expected.update({f"right{i}": 24.0, f"wrong{i}": 22.0, f"crash{i}": 2.0})
     rows, _ = _grade(root, "--jobs", "2")
-    assert {s: float(r["score"]) for s, r in rows.items()} == expected
+    assert {s: float(r["score"]) for s, r in rows.items()} == expected, {s: (r["status"], r["reason"]) for s, r in rows.items()}
     assert not (root / "gradebook.db").exists(), "the SQLite gradebook was used instead of PostgreSQL"
     # a second, forced run over the same database changes nothing
     again, _ = _grade(root, "--jobs", "2", "--force")

@@ -134,3 +134,14 @@ def test_the_recorded_table_is_complete_and_self_consistent():
     assert np.array_equal(t["flops"], t["n"] * t["repeats"])
     with pytest.raises(ValueError, match="name"):
         rl.recorded_measurements("gpu_1999")
+
+
+def test_elementwise_sweep_bookkeeping_and_budget():
+    start = time.perf_counter()
+    sweep = rl.elementwise_sweep(sizes=[1, 16, 4096], budget_s=0.2)
+    assert time.perf_counter() - start < 2.0
+    assert list(sweep.sizes) == [1, 16, 4096] and list(sweep.flops) == [1.0, 16.0, 4096.0]
+    assert list(sweep.nbytes) == [12.0, 192.0, 49152.0] and list(sweep.calls) == [1.0, 1.0, 1.0]
+    assert np.all(sweep.seconds > 0)
+    with pytest.raises(ValueError, match="sizes"):
+        rl.elementwise_sweep(sizes=[0])

@@ -1,10 +1,12 @@
-"""Split-K attention merges exactly; FP8 rounding lands on the formats' representable values."""
+"""Split-K attention merges exactly and pays off only with idle SMs; StreamingLLM caches; FP8 rounding and error."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import roofline as r
+from roofline import fp8
 from roofline import longcontext as lc
 
 
@@ -40,7 +42,7 @@ def test_merge_is_order_free_and_validates():
 
 def _all_values(fmt):
     """Every finite value of an FP8 format, from its bit patterns, with the parity of its code."""
-    f = lc.FP8_FORMATS[fmt]
+    f = fp8.FLOAT_FORMATS[fmt]
     values = []
     for e in range(2 ** f.exponent_bits):
         for m in range(2 ** f.mantissa_bits):
@@ -53,25 +55,26 @@ def _all_values(fmt):
     return values
 
 
-@pytest.mark.parametrize("fmt, largest, smallest", [("e4m3", 448.0, 2.0**-9), ("e5m2", 57344.0, 2.0**-16)])
+@pytest.mark.parametrize("fmt, largest, smallest", [("e4m3", 448.0, 2.0**-9), ("e5m2", 57344.0, 2.0**-16),
+                                                     ("fp16", 65504.0, 2.0**-24)])
 def test_fp8_edges(fmt, largest, smallest):
     values = [v for v, _ in _all_values(fmt)]
     assert max(values) == largest and min(v for v in values if v > 0) == smallest
-    assert lc.FP8_FORMATS[fmt].min_subnormal == smallest
+    assert fp8.FLOAT_FORMATS[fmt].min_subnormal == smallest
     # every representable value (and its negative) rounds to itself
     grid = np.array(values)
-    assert np.array_equal(lc.fp8_round(grid, fmt), grid) and np.array_equal(lc.fp8_round(-grid, fmt), -grid)
+    assert np.array_equal(fp8.round_to_format(grid, fmt), grid) and np.array_equal(fp8.round_to_format(-grid, fmt), -grid)
     # saturation, infinities, NaN, and the halfway point below the smallest subnormal (ties to even: 0)
-    assert lc.fp8_round(1e9, fmt) == largest and lc.fp8_round(-np.inf, fmt) == -largest
-    assert np.isnan(lc.fp8_round(np.nan, fmt))
-    assert lc.fp8_round(smallest / 2, fmt) == 0.0 and lc.fp8_round(smallest * 0.51, fmt) == smallest
+    assert fp8.round_to_format(1e9, fmt) == largest and fp8.round_to_format(-np.inf, fmt) == -largest
+    assert np.isnan(fp8.round_to_format(np.nan, fmt))
+    assert fp8.round_to_format(smallest / 2, fmt) == 0.0 and fp8.round_to_format(smallest * 0.51, fmt) == smallest
 
 
 def test_fp8_ties_go_to_the_even_code():
     # e4m3 in [1, 2) has a step of 1/8: 1.0625 lies between 1 (code ...000) and 1.125 (...001)
-    assert lc.fp8_round(1.0625) == 1.0 and lc.fp8_round(1.1875) == 1.25
+    assert fp8.round_to_format(1.0625) == 1.0 and fp8.round_to_format(1.1875) == 1.25
     # e5m2 in [1, 2) has a step of 1/4
-    assert lc.fp8_round(1.125, "e5m2") == 1.0 and lc.fp8_round(1.375, "e5m2") == 1.5
+    assert fp8.round_to_format(1.125, "e5m2") == 1.0 and fp8.round_to_format(1.375, "e5m2") == 1.5
 
 
 @settings(max_examples=200, deadline=None)
@@ -83,19 +86,103 @@ def test_fp8_rounds_to_the_nearest_value(x, fmt):
     nearest = [(v, p) for v, p in candidates if abs(v - x) == best]
     if len(nearest) > 1:  # a tie: the even code wins
         nearest = [(v, p) for v, p in nearest if p == 0]
-    got = lc.fp8_round(x, fmt)
-    if abs(x) > lc.FP8_FORMATS[fmt].max_normal:
-        assert got == np.sign(x) * lc.FP8_FORMATS[fmt].max_normal
+    got = fp8.round_to_format(x, fmt)
+    if abs(x) > fp8.FLOAT_FORMATS[fmt].max_normal:
+        assert got == np.sign(x) * fp8.FLOAT_FORMATS[fmt].max_normal
     else:
         assert got == nearest[0][0]
 
 
 def test_scaling_uses_the_whole_range():
     x = np.array([0.001, -0.02, 0.03])
-    scale = lc.fp8_scale(x)
-    assert np.max(np.abs(lc.fp8_round(x, scale=scale))) == pytest.approx(0.03)
-    assert np.max(np.abs(lc.fp8_round(x) - x)) > np.max(np.abs(lc.fp8_round(x, scale=scale) - x))
+    scale = fp8.amax_scale(x)
+    assert np.max(np.abs(fp8.round_to_format(x, scale=scale))) == pytest.approx(0.03)
+    assert np.max(np.abs(fp8.round_to_format(x) - x)) > np.max(np.abs(fp8.round_to_format(x, scale=scale) - x))
     with pytest.raises(ValueError, match="fmt"):
-        lc.fp8_round(1.0, "e3m4")
+        fp8.round_to_format(1.0, "e3m4")
     with pytest.raises(ValueError, match="scale"):
-        lc.fp8_round(1.0, scale=0)
+        fp8.round_to_format(1.0, scale=0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(x=st.floats(-65000, 65000, allow_nan=False))
+def test_fp16_rounding_matches_numpy_half_precision(x):
+    assert fp8.round_to_format(x, "fp16") == float(np.float16(x))
+
+
+def test_fp8_error_grows_as_mantissa_bits_shrink():
+    # relative rounding error is at most half a step, 2^-(m+1), per element; summed products average it down
+    for fmt in ("e4m3", "e5m2", "bf16"):
+        f = fp8.FLOAT_FORMATS[fmt]
+        for error in (fp8.matmul_error(64, 256, 64, fmt), fp8.attention_error(256, 64, fmt)):
+            assert f.relative_step / 16 < error < f.relative_step
+    assert fp8.matmul_error(fmt="e5m2") > fp8.matmul_error(fmt="e4m3") > fp8.matmul_error(fmt="bf16")
+
+
+def test_fp8_decode_options_on_a_memory_bound_step():
+    rows = {o.name: o for o in fp8.fp8_decode_options("llama-3-8b", "h100-sxm", context_len=8192, batch=16)}
+    assert rows["bf16"].speedup == 1.0
+    # the step is memory-bound: halving every byte halves the time, FP8 math adds nothing more
+    assert rows["fp8 weights + KV"].speedup == pytest.approx(2.0)
+    assert rows["fp8 throughout"].step_time == pytest.approx(rows["fp8 weights + KV"].step_time)
+    assert 1.0 < rows["fp8 weights"].speedup < 2.0
+    assert rows["fp8 weights + KV"].max_batch > 2 * rows["bf16"].max_batch  # half the KV bytes, and weights shrink too
+    with pytest.raises(ValueError, match="fp8"):
+        fp8.fp8_decode_options("llama-3-8b", "a100-80gb")  # Ampere has no FP8 tensor cores
+
+
+def test_split_k_model_fills_idle_sms():
+    # Llama-3-8B has 8 KV heads: batch 1 gives 8 thread blocks on an H100's 132 SMs
+    one = lc.split_k_decode_time("llama-3-8b", "h100-sxm", 32768, batch=1)
+    assert one.thread_blocks == 8 and one.waves == 1 and one.sm_busy == pytest.approx(8 / 132)
+    split = lc.split_k_decode_time("llama-3-8b", "h100-sxm", 32768, batch=1, n_splits=16)
+    assert split.thread_blocks == 128 and split.t_attention == pytest.approx(one.t_attention / 16)
+    assert split.t_merge > 0 and split.time < one.time
+    # with every SM busy the time is the whole KV cache over the full bandwidth, and splitting cannot help
+    full = lc.split_k_decode_time("llama-3-8b", "h100-sxm", 32768, batch=33)  # 264 blocks = 2 waves exactly
+    kv = r.model_kv_cache_bytes("llama-3-8b", 32768, 33)
+    assert full.waves == 2 and full.t_attention == pytest.approx(kv / r.get_chip("h100-sxm").hbm_bandwidth)
+    assert lc.best_split_k("llama-3-8b", "h100-sxm", 32768, batch=33).n_splits == 1
+
+
+def test_split_k_model_validates():
+    with pytest.raises(ValueError, match="n_chips"):
+        lc.split_k_decode_time("llama-3-8b", "h100-sxm", 4096, n_chips=3)
+    with pytest.raises(ValueError, match="n_splits"):
+        lc.split_k_decode_time("llama-3-8b", "h100-sxm", 16, n_splits=32)
+    with pytest.raises(ValueError, match="SM count"):
+        lc.split_k_decode_time("llama-3-8b", "tpu-v5e", 4096)
+
+
+def test_cache_policies_keep_the_right_positions():
+    assert list(lc.kept_positions(9, "window", 4)) == [6, 7, 8, 9]
+    assert list(lc.kept_positions(9, "sinks", 4, n_sinks=1)) == [0, 7, 8, 9]
+    assert list(lc.kept_positions(2, "sinks", 4, n_sinks=1)) == [0, 1, 2]  # short sequences keep everything
+    assert len(lc.kept_positions(9, "full", 4)) == 10
+    with pytest.raises(ValueError, match="policy"):
+        lc.kept_positions(9, "lru", 4)
+    with pytest.raises(ValueError, match="n_sinks"):
+        lc.kept_positions(9, "sinks", 4, n_sinks=4)
+
+
+def test_streaming_cost_plateaus_at_the_cache_size():
+    full = lc.streaming_cost("llama-2-7b", 10_000, "full")
+    sinks = lc.streaming_cost("llama-2-7b", 10_000, "sinks", cache_size=1024)
+    per_token = r.kv_bytes_per_token("llama-2-7b")
+    assert full.peak_kv_bytes == 10_000 * per_token and sinks.peak_kv_bytes == 1024 * per_token
+    # attention work: sum of 1..n for full attention, capped at the cache size with a fixed cache
+    unit = 4 * 32 * 32 * 128
+    assert full.total_attention_flops == unit * 10_000 * 10_001 / 2
+    assert sinks.total_attention_flops == unit * (1024 * 1025 / 2 + (10_000 - 1024) * 1024)
+
+
+def test_evicting_the_sink_breaks_attention_and_keeping_it_does_not():
+    e = lc.attention_sink_experiment(n_tokens=1024, cache_size=128, n_queries=16)
+    assert np.all(e.sink_mass > 0.2)
+    assert np.all(e.error["full"] == 0)
+    assert np.mean(e.error["window"]) > 0.5 > 100 * np.mean(e.error["sinks"])
+    for policy, w in e.weights.items():
+        assert w.sum() == pytest.approx(1.0) and np.count_nonzero(w) == (1024 if policy == "full" else 128)
+    # with no sink trait in the data, dropping the first tokens costs nothing
+    plain = lc.attention_sink_experiment(n_tokens=1024, cache_size=128, n_queries=16, sink_score=-20.0)
+    assert np.mean(plain.error["window"]) < 0.01

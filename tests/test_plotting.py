@@ -175,3 +175,30 @@ def test_decode_explorer_reports_fit_and_bound():
     explorer = decode_explorer()
     assert "application/vnd.jupyter.widget-view+json" in explorer._repr_mimebundle_()
     explorer.widget.children[1].children[0].value = "fp8"  # weights dropdown: redraw must not fail
+
+
+def test_serving_explorer_compares_three_schedulers_and_explains_a_misfit():
+    from roofline.widgets import draw_serving, serving_explorer
+
+    _, ax = plt.subplots()
+    draw_serving("llama-3-8b", "h100-sxm", 20.0, 32, 512, False, n_requests=40, ax=ax)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert [s.split(":")[0] for s in labels] == ["static", "in-flight", "in-flight, chunks of 512"]
+    assert all("tok/s" in s and "TTFT p99" in s for s in labels)
+    _, ax = plt.subplots()
+    draw_serving("llama-2-70b", "h100-sxm", 20.0, 32, 512, False, n_requests=5, ax=ax)
+    assert "cannot fit" in ax.texts[0].get_text()
+    explorer = serving_explorer(rate=50.0)
+    assert "application/vnd.jupyter.widget-view+json" in explorer._repr_mimebundle_()
+    explorer.widget.children[1].children[2].value = True  # long prompts: redraw must not fail
+
+
+def test_long_context_figures_draw_their_series():
+    assert len(rl.plot_streaming_memory("llama-2-7b", 5000, 1024).get_lines()) == 2
+    sink = rl.plot_sink_attention(rl.attention_sink_experiment(n_tokens=512, cache_size=128, n_queries=4))
+    assert [t.get_text().split(" ")[0] for t in sink.get_legend().get_texts()] == ["full", "window", "sinks"]
+    assert len(rl.plot_split_k("llama-3-8b", "h100-sxm", [4096, 32768], [1, 4, 16]).get_lines()) == 2
+    chunked = rl.plot_chunked_prefill("llama-3-8b", "h100-sxm", 4096, [256, 1024, 4096], latency_limit=0.02)
+    assert len(chunked.get_lines()) == 3
+    reuse = rl.plot_prefix_reuse("llama-3-8b", rl.chat_workload(5, 2, system_len=128), [4, 64])
+    assert reuse.get_lines()[0].get_ydata()[1] >= reuse.get_lines()[0].get_ydata()[0]

@@ -42,14 +42,32 @@ from .ops import (
     sharded_matmul_max_chips,
 )
 from .longcontext import (
-    FP8_FORMATS,
+    CACHE_POLICIES,
     PartialAttention,
+    SinkExperiment,
+    SplitKTime,
+    StreamingCost,
     attention,
+    attention_sink_experiment,
+    attention_weights,
+    best_split_k,
     block_attention,
-    fp8_round,
-    fp8_scale,
+    kept_positions,
     merge_partials,
     split_k_attention,
+    split_k_decode_time,
+    streaming_cost,
+)
+from .fp8 import (
+    FLOAT_FORMATS,
+    FloatFormat,
+    PrecisionOption,
+    amax_scale,
+    attention_error,
+    fp8_decode_options,
+    matmul_error,
+    quantize,
+    round_to_format,
 )
 from .measure import (
     OverheadModel,
@@ -69,6 +87,27 @@ from .measure import (
     repeat_knee,
     scaling_test,
     time_call,
+)
+from .serving import (
+    ChunkedPrefill,
+    Request,
+    RequestTrace,
+    ServingResult,
+    best_chunk_size,
+    chunked_prefill,
+    iteration_cost,
+    iteration_time,
+    request_stream,
+    simulate,
+)
+from .prefix_cache import Lease, PrefixCache, ReuseReport, chat_workload, kv_blocks, replay_prefix_cache
+from .plotting_longcontext import (
+    plot_chunked_prefill,
+    plot_prefix_reuse,
+    plot_serving,
+    plot_sink_attention,
+    plot_split_k,
+    plot_streaming_memory,
 )
 from .plotting import (
     plot_growth_trends,

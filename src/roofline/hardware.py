@@ -40,6 +40,8 @@ class Chip:
     source: str
     notes: str
     cache_levels: tuple = field(default=())  # MemoryLevel, fastest first, HBM excluded
+    sm_count: int | None = None  # streaming multiprocessors (GPUs only), where sourced
+    sm_source: str = ""
 
     def peak_flops(self, dtype: str = "bf16") -> float:
         """Dense peak rate for ``dtype`` in FLOP/s (OP/s for int8).
@@ -67,6 +69,13 @@ class Chip:
         """FLOP/byte at which this chip's HBM roof meets its compute roof."""
         return self.peak_flops(dtype) / self.hbm_bandwidth
 
+    def streaming_multiprocessors(self) -> int:
+        """Number of SMs (the units a GPU kernel's thread blocks are spread over)."""
+        if self.sm_count is None:
+            raise ValueError(f"chip {self.chip_id!r} has no sourced SM count; chips with one: "
+                             f"{sorted(_SM_COUNTS)}")
+        return self.sm_count
+
     def memory_levels(self) -> list[MemoryLevel]:
         """Cache levels (where sourced) followed by HBM, fastest first."""
         hbm = MemoryLevel("HBM", self.hbm_bandwidth, self.source)
@@ -93,6 +102,19 @@ _A100_CACHES = (
 )
 _CACHES = {"a100-40gb": _A100_CACHES, "a100-80gb": _A100_CACHES}
 
+_HOPPER_WHITEPAPER = "NVIDIA H100 Tensor Core GPU Architecture whitepaper (2022): H100 SXM5 132 SMs, H100 PCIe 114 SMs"
+_SM_COUNTS = {
+    "h100-sxm": (132, _HOPPER_WHITEPAPER),
+    "h100-pcie": (114, _HOPPER_WHITEPAPER),
+    "h200": (132, "NVIDIA H200 is the H100 SXM5 GPU (GH100, 132 SMs) with 141 GB of HBM3e; " + _HOPPER_WHITEPAPER),
+    "a100-40gb": (108, _A100_CACHE_SOURCE),
+    "a100-80gb": (108, _A100_CACHE_SOURCE),
+    "a800": (108, "A800 is the A100 die with NVLink limited to 400 GB/s; " + _A100_CACHE_SOURCE),
+    "v100": (80, "NVIDIA Tesla V100 GPU Architecture whitepaper (2017): 80 SMs"),
+    "rtx-4090": (128, "NVIDIA Ada GPU Architecture whitepaper (2022): RTX 4090 128 SMs"),
+    "gtx-1080ti": (28, "NVIDIA GeForce GTX 1080 Ti (GP102) specifications: 3584 CUDA cores = 28 SMs x 128"),
+}
+
 
 def _number(text: str) -> float | None:
     return float(text) if text.strip() else None
@@ -116,6 +138,8 @@ def _load_chips() -> dict[str, Chip]:
                 source=row["source"],
                 notes=row["notes"],
                 cache_levels=_CACHES.get(row["chip_id"], ()),
+                sm_count=_SM_COUNTS.get(row["chip_id"], (None,))[0],
+                sm_source=_SM_COUNTS.get(row["chip_id"], (None, ""))[1],
             )
     return chips
 

@@ -1,9 +1,11 @@
-"""Long-context inference techniques as working numerics (chapter 5 builds on this).
+"""Attention for long contexts: split-K ("multi-block") decoding and StreamingLLM caches.
 
-- Split-K ("multi-block") attention: one query against keys and values split into blocks;
-  each block returns its partial output with its running maximum and log-sum-exp, and the
-  partial results merge exactly into full softmax attention.
-- FP8: exact round-to-nearest-even emulation of the E4M3 and E5M2 formats, with scaling.
+- Split-K attention: one query against keys and values split into blocks; each block returns
+  its partial output with its log-sum-exp, and the partials merge exactly into full softmax
+  attention (:func:`split_k_attention`). :func:`split_k_decode_time` models when splitting
+  speeds decode up: it fills SMs that ``batch x KV heads`` thread blocks would leave idle.
+- StreamingLLM: a fixed-size cache that keeps the most recent tokens plus a few "attention
+  sink" tokens from the start (:func:`streaming_cost`, :func:`attention_sink_experiment`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .units import check_positive
+from .decode import kv_bytes_per_token
+from .hardware import get_chip
+from .models import get_model
+from .units import check_positive, dtype_bytes
 
 
 class PartialAttention(NamedTuple):
@@ -22,16 +27,27 @@ class PartialAttention(NamedTuple):
     lse: float
 
 
+def _scores(q, k):
+    q, k = np.asarray(q, dtype=np.float64), np.asarray(k, dtype=np.float64)
+    if k.ndim != 2 or k.shape[0] == 0:
+        raise ValueError(f"k must be a 2-d array holding at least one key; got shape {k.shape}")
+    return k @ q / np.sqrt(q.shape[-1])
+
+
+def attention_weights(q, k) -> np.ndarray:
+    """Softmax attention probabilities of one query over the keys: ``softmax(k @ q / sqrt(d))``."""
+    scores = _scores(q, k)
+    weights = np.exp(scores - scores.max())
+    return weights / weights.sum()
+
+
 def block_attention(q, k, v) -> PartialAttention:
     """Attention of ``q`` over one block of keys/values, with the block's log-sum-exp."""
-    q, k, v = (np.asarray(a, dtype=np.float64) for a in (q, k, v))
-    if k.shape[0] == 0:
-        raise ValueError("k must hold at least one key")
-    scores = k @ q / np.sqrt(q.shape[-1])
+    scores = _scores(q, k)
     m = scores.max()
     weights = np.exp(scores - m)
     total = weights.sum()
-    return PartialAttention(weights @ v / total, float(m + np.log(total)))
+    return PartialAttention(weights @ np.asarray(v, dtype=np.float64) / total, float(m + np.log(total)))
 
 
 def attention(q, k, v):
@@ -60,55 +76,157 @@ def split_k_attention(q, k, v, n_blocks: int) -> np.ndarray:
     return merge_partials(block_attention(q, k[a:b], v[a:b]) for a, b in zip(bounds[:-1], bounds[1:]))
 
 
-class FP8Format(NamedTuple):
-    """A binary floating-point format: exponent and mantissa bits, bias and largest finite value."""
+class SplitKTime(NamedTuple):
+    """Decode attention of one step (all layers) with the context split ``n_splits`` ways."""
 
-    name: str
-    exponent_bits: int
-    mantissa_bits: int
-    bias: int
-    max_normal: float
-
-    @property
-    def min_normal(self):
-        return 2.0 ** (1 - self.bias)
-
-    @property
-    def min_subnormal(self):
-        return 2.0 ** (1 - self.bias - self.mantissa_bits)
+    n_splits: int
+    thread_blocks: int  # batch x KV heads per chip x n_splits, per layer
+    waves: int  # ceil(thread_blocks / SMs)
+    sm_busy: float  # fraction of the SMs' time spent streaming KV
+    t_attention: float  # seconds, reading the KV cache
+    t_merge: float  # seconds, writing and reducing the partials (0 without a split)
+    time: float
 
 
-#: OCP 8-bit floating point (the formats of Hopper's tensor cores). E4M3 has no infinities and
-#: uses its top codes for a larger range (max 448); E5M2 follows IEEE 754 (max 57344).
-FP8_FORMATS = {
-    "e4m3": FP8Format("e4m3", 4, 3, 7, 448.0),
-    "e5m2": FP8Format("e5m2", 5, 2, 15, 57344.0),
-}
+def split_k_decode_time(model, chip, context_len, batch=1, n_splits=1, n_chips=1, kv_dtype="bf16",
+                        launch_overhead=3e-6) -> SplitKTime:
+    """Time of decode attention when each (sequence, KV head) is split into ``n_splits`` blocks.
 
-
-def fp8_round(x, fmt="e4m3", scale=1.0):
-    """Round ``x / scale`` to the nearest ``fmt`` value (ties to even), saturating at the largest
-    finite value (infinities included), and multiply back by ``scale``. NaN stays NaN.
+    One thread block streams ``ceil(T / n_splits)`` tokens of one KV head from HBM, and an SM
+    draws at most its share of the bandwidth, ``bandwidth / SMs``: with fewer blocks than SMs the
+    rest of the chip idles. Per layer ``t = waves * block_bytes / (bandwidth / SMs)``; a split
+    adds a merge kernel (``launch_overhead`` seconds, an assumed typical launch) that writes and
+    reads ``(d_h + 1)`` fp32 values per query head and block. ``n_chips`` shards the KV heads
+    (tensor parallelism), so each chip handles ``H_kv / n_chips`` of them.
     """
-    if fmt not in FP8_FORMATS:
-        raise ValueError(f"fmt must be one of {list(FP8_FORMATS)}; got {fmt!r}")
-    f = FP8_FORMATS[fmt]
-    scale = check_positive("scale", scale)
-    y = np.asarray(x, dtype=np.float64) / scale
-    magnitude = np.abs(y)
-    # spacing of representable values around |y|: 2^(e - mantissa_bits), never below the subnormal step
-    with np.errstate(invalid="ignore"):  # inf / inf for infinite input, replaced below
-        exponent = np.floor(np.log2(np.maximum(magnitude, f.min_normal)))
-        step = 2.0 ** (exponent - f.mantissa_bits)
-        rounded = np.round(magnitude / step) * step  # numpy rounds halves to even
-    rounded = np.where(np.isinf(magnitude), f.max_normal, np.minimum(rounded, f.max_normal))
-    out = np.sign(y) * rounded * scale
-    return out if out.ndim else float(out)
+    m, c = get_model(model), get_chip(chip)
+    sms = c.streaming_multiprocessors()
+    T = int(check_positive("context_len", context_len))
+    for name, value in (("batch", batch), ("n_splits", n_splits), ("n_chips", n_chips)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    if m.n_kv_heads % n_chips:
+        raise ValueError(f"n_chips must divide the model's {m.n_kv_heads} KV heads; got {n_chips!r}")
+    if n_splits > T:
+        raise ValueError(f"n_splits must not exceed context_len ({T}); got {n_splits!r}")
+    kv_heads = m.n_kv_heads // n_chips
+    blocks = batch * kv_heads * n_splits
+    waves = -(-blocks // sms)
+    block_bytes = -(-T // n_splits) * 2 * m.head_dim * dtype_bytes(kv_dtype)
+    t_layer = waves * block_bytes / (c.hbm_bandwidth / sms)
+    partial_bytes = batch * (m.n_heads // n_chips) * n_splits * (m.head_dim + 1) * 4.0
+    t_merge = 0.0 if n_splits == 1 else m.n_layers * (launch_overhead + 2 * partial_bytes / c.hbm_bandwidth)
+    t_attention = m.n_layers * t_layer
+    busy = blocks / (waves * sms)
+    return SplitKTime(int(n_splits), int(blocks), int(waves), float(busy), float(t_attention), float(t_merge),
+                      float(t_attention + t_merge))
 
 
-def fp8_scale(x, fmt="e4m3"):
-    """Per-tensor scale that maps the largest ``|x|`` onto the format's largest value."""
-    if fmt not in FP8_FORMATS:
-        raise ValueError(f"fmt must be one of {list(FP8_FORMATS)}; got {fmt!r}")
-    amax = float(np.max(np.abs(x)))
-    return amax / FP8_FORMATS[fmt].max_normal if amax > 0 else 1.0
+def best_split_k(model, chip, context_len, batch=1, n_chips=1, kv_dtype="bf16", min_block_tokens=64) -> SplitKTime:
+    """The fastest :func:`split_k_decode_time` over splits 1, 2, 4, ... keeping blocks of at
+    least ``min_block_tokens`` tokens."""
+    T = int(check_positive("context_len", context_len))
+    splits = [1]
+    while splits[-1] * 2 * min_block_tokens <= T:
+        splits.append(splits[-1] * 2)
+    options = [split_k_decode_time(model, chip, T, batch, s, n_chips, kv_dtype) for s in splits]
+    return min(options, key=lambda t: t.time)
+
+
+CACHE_POLICIES = ("full", "window", "sinks")
+
+
+def kept_positions(position, policy, cache_size, n_sinks=4) -> np.ndarray:
+    """Token positions a query at ``position`` (0-based) can attend to under a cache ``policy``.
+
+    ``"full"`` keeps every earlier token; ``"window"`` the last ``cache_size``; ``"sinks"`` the
+    first ``n_sinks`` plus the last ``cache_size - n_sinks`` (StreamingLLM), same memory as the window.
+    """
+    if policy not in CACHE_POLICIES:
+        raise ValueError(f"policy must be one of {CACHE_POLICIES}; got {policy!r}")
+    if not isinstance(cache_size, (int, np.integer)) or cache_size < 1:
+        raise ValueError(f"cache_size must be a positive integer; got {cache_size!r}")
+    if policy == "sinks" and (not isinstance(n_sinks, (int, np.integer)) or not 0 <= n_sinks < cache_size):
+        raise ValueError(f"n_sinks must be an integer from 0 to cache_size - 1; got {n_sinks!r}")
+    visible = np.arange(int(position) + 1)
+    if policy == "full" or visible.size <= cache_size:
+        return visible
+    if policy == "window":
+        return visible[-cache_size:]
+    return np.concatenate([visible[:n_sinks], visible[-(cache_size - n_sinks):]])
+
+
+class StreamingCost(NamedTuple):
+    """Per generated token ``t = 1..n``: tokens in the cache, its bytes, and the attention FLOPs."""
+
+    cached_tokens: np.ndarray
+    kv_bytes: np.ndarray
+    attention_flops: np.ndarray
+
+    @property
+    def peak_kv_bytes(self):
+        return float(self.kv_bytes.max())
+
+    @property
+    def total_attention_flops(self):
+        return float(self.attention_flops.sum())
+
+
+def streaming_cost(model, n_tokens, policy="sinks", cache_size=4096, kv_dtype="bf16") -> StreamingCost:
+    """KV memory and attention FLOPs at each step of an ``n_tokens`` generation.
+
+    Cached tokens at step ``t``: ``t`` for full attention, ``min(t, cache_size)`` for a window
+    or window plus sinks (the sinks sit inside the budget); attention FLOPs ``4 L H d_h`` per
+    cached token; bytes :func:`~roofline.decode.kv_bytes_per_token` per cached token.
+    """
+    m = get_model(model)
+    kept_positions(0, policy, cache_size)  # validates policy and cache_size
+    t = np.arange(1, int(check_positive("n_tokens", n_tokens)) + 1, dtype=float)
+    cached = t if policy == "full" else np.minimum(t, cache_size)
+    return StreamingCost(cached, cached * kv_bytes_per_token(m, kv_dtype),
+                         cached * 4.0 * m.n_layers * m.n_heads * m.head_dim)
+
+
+class SinkExperiment(NamedTuple):
+    """Attention of queries late in a sequence, under each cache policy."""
+
+    positions: np.ndarray  # query positions evaluated
+    sink_mass: np.ndarray  # share of full attention on the first n_sinks tokens, per query
+    error: dict  # policy -> relative error of the attention output against full attention, per query
+    weights: dict  # policy -> attention probabilities of the last query over all positions (0 if evicted)
+
+
+def attention_sink_experiment(n_tokens=2048, cache_size=256, n_sinks=4, head_dim=64, sink_score=4.0,
+                              recency=0.05, n_queries=64, seed=0) -> SinkExperiment:
+    """Evict the first tokens of a toy attention head and measure what happens.
+
+    Queries, keys and values are random normal, with two traits measured in trained LLMs
+    (Xiao et al. 2023, "Efficient Streaming Language Models with Attention Sinks"): scores fall
+    with distance (``-recency`` per token) and the first token gets a large score
+    (``+sink_score``), the "sink" where heads park attention they do not need. Both are built
+    into the vectors as extra dimensions, so plain :func:`attention_weights` is used throughout.
+    """
+    rng = np.random.default_rng(seed)
+    n, d = int(n_tokens), int(head_dim)
+    if not 0 < n_queries <= n - cache_size:
+        raise ValueError(f"n_queries must be between 1 and n_tokens - cache_size ({n - cache_size}); got {n_queries!r}")
+    root = np.sqrt(d + 3.0)  # attention divides scores by sqrt(width)
+    pos = np.arange(n, dtype=float)
+    sink = (pos == 0).astype(float)
+    # score = content + recency * (j - t) for ordinary keys, content + sink_score for the first
+    keys = np.column_stack([rng.standard_normal((n, d)), pos * (1 - sink), 1 - sink, sink])
+    values = rng.standard_normal((n, d))
+    positions = np.arange(n - n_queries, n)
+    sink_mass, error, weights = [], {p: [] for p in CACHE_POLICIES}, {}
+    for t in positions:
+        q = np.concatenate([rng.standard_normal(d), root * np.array([recency, -recency * t, sink_score])])
+        full = attention_weights(q, keys[: t + 1])
+        exact = full @ values[: t + 1]
+        sink_mass.append(full[:n_sinks].sum())
+        for policy in CACHE_POLICIES:
+            kept = kept_positions(t, policy, cache_size, n_sinks)
+            weights[policy] = np.zeros(n)  # the last query's are kept
+            weights[policy][kept] = attention_weights(q, keys[kept])
+            out = weights[policy][kept] @ values[kept]
+            error[policy].append(np.linalg.norm(out - exact) / np.linalg.norm(exact))
+    return SinkExperiment(positions, np.array(sink_mass), {p: np.array(e) for p, e in error.items()}, weights)

@@ -17,6 +17,8 @@ from .ops import critical_batch_size, matmul
 from .decode import decode_step_time, model_kv_cache_bytes
 from .measure import repeat_knee, repeat_model
 from .plotting import new_axes, plot_memory_bars, plot_roofline
+from .plotting_longcontext import plot_serving
+from .serving import request_stream, simulate
 from .training import MODEL_STATE_BYTES, ZERO_STAGES, recompute_flops_overhead, training_memory
 from .transformer import parameter_count
 from .units import dtype_bytes, format_intensity, format_time
@@ -247,3 +249,44 @@ def decode_explorer(model="llama-3-8b", chip_id="h100-sxm", w_dtype="bf16", kv_d
                                          continuous_update=False),
     }
     return _live(controls, draw_decode_memory, per_row=2)
+
+
+def draw_serving(model, chip_id, rate, max_batch, chunk_size, long_prompts, n_requests=150, seed=0, ax=None):
+    """Simulate one request stream served three ways and plot tokens delivered over time."""
+    prompts = (1024, 16384) if long_prompts else (128, 2048)
+    requests = request_stream(n_requests, rate, prompts, (16, 512), seed)
+    try:
+        results = {
+            "static": simulate(model, chip_id, requests, "static", max_batch),
+            "in-flight": simulate(model, chip_id, requests, "inflight", max_batch),
+            f"in-flight, chunks of {chunk_size}": simulate(model, chip_id, requests, "inflight", max_batch, chunk_size),
+        }
+    except ValueError as error:  # e.g. the model does not fit on the chip: say so in the figure
+        if ax is None:
+            _, ax = new_axes()
+        ax.text(0.5, 0.5, str(error), ha="center", va="center", wrap=True, fontsize=9, transform=ax.transAxes)
+        return ax
+    ax = plot_serving(results, ax=ax)
+    ax.set_title(f"{model} on {chip_id}: {n_requests} requests at {rate:g}/s, prompts {prompts[0]:,}-{prompts[1]:,} "
+                 f"tokens, up to {max_batch} at once", fontsize=9)
+    return ax
+
+
+def serving_explorer(model="llama-3-8b", chip_id="h100-sxm", rate=20.0, max_batch=32, chunk_size=512,
+                     long_prompts=False) -> Explorer:
+    """Explore serving: static vs in-flight batching vs chunked prefill on a simulated request stream."""
+    import ipywidgets as w
+
+    chips = [c for c in list_chips() if "bf16" in get_chip(c).dense_flops]
+    controls = {
+        "model": w.Dropdown(options=list_models(), value=model, description="model"),
+        "chip_id": w.Dropdown(options=chips, value=chip_id, description="chip"),
+        "rate": w.SelectionSlider(options=[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0], value=rate,
+                                  description="requests/s", continuous_update=False),
+        "max_batch": w.SelectionSlider(options=_POWERS_OF_TWO[:9], value=max_batch, description="max batch",
+                                       continuous_update=False),
+        "chunk_size": w.SelectionSlider(options=_POWERS_OF_TWO[6:15], value=chunk_size, description="chunk",
+                                        continuous_update=False),
+        "long_prompts": w.Checkbox(value=long_prompts, description="long prompts (1k-16k)"),
+    }
+    return _live(controls, draw_serving, per_row=3)

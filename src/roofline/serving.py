@@ -1,0 +1,293 @@
+"""Serving many requests: the cost of a mixed iteration, static vs in-flight batching, chunked prefill.
+
+An engine runs *iterations*. One iteration does a decode step for some sequences and
+processes prompt tokens (a whole prompt or a chunk of one) for others, reading the
+weights once for all of them (:func:`iteration_cost`). Its time is the roofline bound
+``max(FLOPs / peak, bytes / bandwidth)`` plus a fixed per-iteration overhead.
+
+:func:`simulate` replays a request stream (:func:`request_stream`) through static batching
+(fixed batches padded to their longest member) or in-flight batching (sequences join and
+leave between iterations), optionally with chunked prefill.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .decode import StepCost, _cached_tokens, kv_bytes_per_token, matmul_params
+from .hardware import get_chip
+from .models import get_model
+from .transformer import parameter_count
+from .units import check_positive, dtype_bytes
+
+
+def iteration_cost(model, decode_contexts=(), prefill_chunks=(), w_dtype="bf16", kv_dtype="bf16") -> StepCost:
+    """FLOPs and bytes of one engine iteration.
+
+    ``decode_contexts``: cached tokens of each sequence taking a decode step (``2 P`` FLOPs plus
+    ``4 L H d_h T`` attention, reads ``T`` tokens of KV). ``prefill_chunks``: ``(start, length)``
+    pairs, a chunk of ``length`` prompt tokens after ``start`` already cached: ``2 P`` FLOPs a token,
+    causal attention ``4 L H d_h (length * start + length^2 / 2)`` (the convention of
+    :func:`~roofline.decode.prefill_cost`, so chunks add up to the whole prompt), reads the ``start``
+    cached tokens and writes ``length`` new ones. Weights are read once per iteration.
+    """
+    m = get_model(model)
+    contexts = np.asarray(list(decode_contexts), dtype=float)
+    chunks = np.asarray(list(prefill_chunks), dtype=float).reshape(-1, 2)
+    if np.any(contexts < 1) or np.any(chunks[:, 0] < 0) or np.any(chunks[:, 1] < 1):
+        raise ValueError("decode_contexts must be >= 1 and prefill_chunks (start >= 0, length >= 1)")
+    if contexts.size + len(chunks) == 0:
+        raise ValueError("an iteration needs at least one decode context or prefill chunk")
+    per_token_attention = 4.0 * m.n_layers * m.n_heads * m.head_dim
+    start, length = chunks[:, 0], chunks[:, 1]
+    attended = _cached_tokens(m, contexts).sum() + np.sum(length * start + length**2 / 2)
+    tokens = contexts.size + length.sum()
+    flops = 2.0 * matmul_params(m) * tokens + per_token_attention * attended
+    kv_tokens = _cached_tokens(m, contexts).sum() + np.sum(_cached_tokens(m, start) + length)
+    return StepCost(float(flops), matmul_params(m) * dtype_bytes(w_dtype), float(kv_tokens * kv_bytes_per_token(m, kv_dtype)))
+
+
+def iteration_time(model, chip, decode_contexts=(), prefill_chunks=(), w_dtype="bf16", kv_dtype="bf16",
+                   compute_dtype="bf16", overhead=0.0) -> float:
+    """Seconds for one iteration: ``max(FLOPs / peak, bytes / bandwidth) + overhead``."""
+    c = get_chip(chip)
+    cost = iteration_cost(model, decode_contexts, prefill_chunks, w_dtype, kv_dtype)
+    return max(cost.flops / c.peak_flops(compute_dtype), cost.nbytes / c.hbm_bandwidth) + overhead
+
+
+class Request(NamedTuple):
+    """One request: arrival time (s), prompt tokens, tokens to generate."""
+
+    arrival: float
+    prompt_len: int
+    output_len: int
+
+
+def request_stream(n_requests, rate, prompt_len=(256, 2048), output_len=(16, 512), seed=0) -> list[Request]:
+    """``n_requests`` with Poisson arrivals at ``rate`` per second and lengths drawn uniformly
+    (log-uniformly) from the inclusive ranges; the same ``seed`` gives the same stream."""
+    n = int(check_positive("n_requests", n_requests))
+    rate = check_positive("rate", rate)
+    rng = np.random.default_rng(seed)
+
+    def lengths(name, bounds):
+        lo, hi = bounds
+        if not 1 <= lo <= hi:
+            raise ValueError(f"{name} must be a (low, high) pair with 1 <= low <= high; got {bounds!r}")
+        return np.round(np.exp(rng.uniform(np.log(lo), np.log(hi), n))).astype(int)
+
+    arrivals = np.cumsum(rng.exponential(1 / rate, n))
+    return [Request(float(a), int(p), int(o))
+            for a, p, o in zip(arrivals, lengths("prompt_len", prompt_len), lengths("output_len", output_len))]
+
+
+class RequestTrace(NamedTuple):
+    """What happened to one request: its token times (s); the first is the time to first token."""
+
+    request: Request
+    token_times: tuple
+
+    @property
+    def ttft(self):
+        return self.token_times[0] - self.request.arrival
+
+    @property
+    def inter_token(self):
+        return np.diff(self.token_times)
+
+
+class ServingResult(NamedTuple):
+    """Outcome of :func:`simulate`."""
+
+    traces: list  # RequestTrace per request, in arrival order
+    iterations: int
+    busy_time: float  # seconds the engine spent computing
+    useful_slots: int  # prompt tokens + decode steps that belonged to a real request
+    padded_slots: int  # prompt padding and decode steps of finished sequences (static batching)
+
+    @property
+    def makespan(self):
+        return max(t.token_times[-1] for t in self.traces) - min(t.request.arrival for t in self.traces)
+
+    @property
+    def throughput(self):
+        """Generated tokens per second, first arrival to last token."""
+        return sum(t.request.output_len for t in self.traces) / self.makespan
+
+    @property
+    def padding_fraction(self):
+        return self.padded_slots / (self.useful_slots + self.padded_slots)
+
+    def percentiles(self, q=(50, 90, 99)):
+        """TTFT and inter-token latency percentiles, seconds: ``{"ttft": {50: ...}, "itl": {...}}``."""
+        ttft = [t.ttft for t in self.traces]
+        itl = np.concatenate([t.inter_token for t in self.traces] + [np.zeros(0)])
+        return {"ttft": {p: float(np.percentile(ttft, p)) for p in q},
+                "itl": {p: float(np.percentile(itl, p)) if itl.size else 0.0 for p in q}}
+
+
+class _Running:
+    """A request inside the engine: prompt tokens processed so far, token times."""
+
+    def __init__(self, request):
+        self.request, self.prefilled, self.times = request, 0, []
+
+    @property
+    def context(self):
+        return self.request.prompt_len + len(self.times)
+
+    @property
+    def done(self):
+        return len(self.times) == self.request.output_len
+
+
+def _check_requests(requests):
+    requests = sorted(requests, key=lambda r: r.arrival)
+    if not requests:
+        raise ValueError("requests must hold at least one Request")
+    for r in requests:
+        if r.arrival < 0 or r.prompt_len < 1 or r.output_len < 1:
+            raise ValueError(f"requests must have arrival >= 0, prompt_len >= 1 and output_len >= 1; got {r!r}")
+    return requests
+
+
+def simulate(model, chip, requests, policy="inflight", max_batch=16, chunk_size=None, overhead=0.0,
+             w_dtype="bf16", kv_dtype="bf16") -> ServingResult:
+    """Serve ``requests`` on one chip and record when every token comes out.
+
+    ``"static"``: when idle, take up to ``max_batch`` waiting requests, prefill them padded to the
+    longest prompt, then decode all slots until the longest output is done (finished slots keep
+    computing: padding). ``"inflight"``: before every iteration, admit waiting requests into free
+    slots; an iteration decodes every sequence that has finished its prompt and prefills the
+    newcomers, whole or at most ``chunk_size`` prompt tokens per iteration (chunked prefill). A
+    prompt's last prefill iteration emits its first token. Iteration time: :func:`iteration_time`.
+
+    A request is admitted only while the KV cache of every admitted request, reserved at its full
+    length (prompt + output), fits in HBM beside the weights: long contexts mean smaller batches.
+    """
+    if policy not in ("static", "inflight"):
+        raise ValueError(f"policy must be 'static' or 'inflight'; got {policy!r}")
+    if not isinstance(max_batch, (int, np.integer)) or max_batch < 1:
+        raise ValueError(f"max_batch must be a positive integer; got {max_batch!r}")
+    if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be None or a positive integer; got {chunk_size!r}")
+    if chunk_size is not None and policy == "static":
+        raise ValueError("chunk_size needs policy='inflight' (static batching prefills whole prompts)")
+    queue = _check_requests(requests)
+    per_token = kv_bytes_per_token(model, kv_dtype)
+    free = get_chip(chip).hbm_capacity - parameter_count(model) * dtype_bytes(w_dtype)
+    too_long = [r for r in queue if (r.prompt_len + r.output_len) * per_token > free]
+    if too_long:
+        raise ValueError(f"requests include one whose KV cache cannot fit beside the weights ({free:.3g} bytes): {too_long[0]!r}")
+
+    def admit(batch):
+        """Move waiting requests that have arrived into ``batch`` while slots and memory allow."""
+        reserved = sum(s.request.prompt_len + s.request.output_len for s in batch) * per_token
+        while queue and queue[0].arrival <= clock and len(batch) < max_batch:
+            need = (queue[0].prompt_len + queue[0].output_len) * per_token
+            if reserved + need > free:
+                break
+            reserved += need
+            batch.append(_Running(queue.pop(0)))
+
+    def step(decode_contexts=(), prefill_chunks=()):
+        return iteration_time(model, chip, decode_contexts, prefill_chunks, w_dtype, kv_dtype, overhead=overhead)
+
+    clock, busy, iterations, useful, padded = 0.0, 0.0, 0, 0, 0
+    running, finished = [], []
+    while queue or running:
+        if not running and queue[0].arrival > clock:
+            clock = queue[0].arrival
+        if policy == "static":
+            batch = []
+            admit(batch)
+            longest_prompt = max(s.request.prompt_len for s in batch)
+            longest_output = max(s.request.output_len for s in batch)
+            dt = step(prefill_chunks=[(0, longest_prompt)] * len(batch))
+            clock, busy, iterations = clock + dt, busy + dt, iterations + 1
+            for s in batch:
+                s.times.append(clock)
+            useful += sum(s.request.prompt_len for s in batch)
+            padded += len(batch) * longest_prompt - sum(s.request.prompt_len for s in batch)
+            for k in range(1, longest_output):
+                dt = step(decode_contexts=[longest_prompt + k] * len(batch))
+                clock, busy, iterations = clock + dt, busy + dt, iterations + 1
+                live = [s for s in batch if not s.done]
+                for s in live:
+                    s.times.append(clock)
+                useful, padded = useful + len(live), padded + len(batch) - len(live)
+            finished += batch
+            continue
+        admit(running)
+        decoding = [s for s in running if s.prefilled == s.request.prompt_len]
+        prefilling = [s for s in running if s.prefilled < s.request.prompt_len]
+        chunks, budget = [], chunk_size if chunk_size is not None else np.inf
+        for s in prefilling:
+            take = int(min(s.request.prompt_len - s.prefilled, budget))
+            if take < 1:
+                break
+            chunks.append((s, take))
+            budget -= take
+        dt = step([s.context for s in decoding], [(s.prefilled, take) for s, take in chunks])
+        clock, busy, iterations = clock + dt, busy + dt, iterations + 1
+        for s in decoding:
+            s.times.append(clock)
+        for s, take in chunks:
+            s.prefilled += take
+            if s.prefilled == s.request.prompt_len:
+                s.times.append(clock)
+        useful += len(decoding) + sum(take for _, take in chunks)
+        finished += [s for s in running if s.done]
+        running = [s for s in running if not s.done]
+    traces = sorted((RequestTrace(s.request, tuple(s.times)) for s in finished), key=lambda t: t.request.arrival)
+    return ServingResult(traces, iterations, busy, useful, padded)
+
+
+class ChunkedPrefill(NamedTuple):
+    """A ``prompt_len`` prompt prefilled in chunks while ``n_decode`` other sequences keep decoding."""
+
+    chunk: int
+    n_chunks: int
+    ttft: float  # seconds until the prompt's first token
+    decode_latency: float  # seconds per token the other sequences see during the prefill (worst iteration)
+    throughput: float  # tokens processed per second (prompt tokens + decode tokens)
+    intensity: float  # FLOP/byte of the first mixed iteration
+
+
+def chunked_prefill(model, chip, prompt_len, chunk, n_decode=16, decode_context=2048, overhead=0.0,
+                    w_dtype="bf16", kv_dtype="bf16") -> ChunkedPrefill:
+    """Cost of prefilling one prompt in chunks of ``chunk`` tokens, each iteration also decoding
+    ``n_decode`` sequences with ``decode_context`` cached tokens (the Sarathi / TensorRT-LLM scheme)."""
+    T = int(check_positive("prompt_len", prompt_len))
+    if not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise ValueError(f"chunk must be a positive integer; got {chunk!r}")
+    if not isinstance(n_decode, (int, np.integer)) or n_decode < 0:
+        raise ValueError(f"n_decode must be a non-negative integer; got {n_decode!r}")
+    times, first = [], None
+    for start in range(0, T, chunk):
+        pieces = ([decode_context] * n_decode, [(start, min(chunk, T - start))])
+        times.append(iteration_time(model, chip, *pieces, w_dtype, kv_dtype, overhead=overhead))
+        first = first or iteration_cost(model, *pieces, w_dtype, kv_dtype)
+    total = float(sum(times))
+    return ChunkedPrefill(int(chunk), len(times), total, max(times), (T + n_decode * len(times)) / total,
+                          first.intensity)
+
+
+def best_chunk_size(model, chip, prompt_len, latency_limit, n_decode=16, decode_context=2048, chunks=None,
+                    overhead=0.0) -> ChunkedPrefill:
+    """The chunk with the highest throughput whose worst decode latency stays within ``latency_limit`` s.
+
+    Candidates: ``chunks`` or powers of two from 64 to ``prompt_len``. Raises ``ValueError`` when none
+    meets the limit (even a decode step alone may exceed it).
+    """
+    limit = check_positive("latency_limit", latency_limit)
+    T = int(check_positive("prompt_len", prompt_len))
+    chunks = chunks or [c for c in 2 ** np.arange(6, 20) if c < T] + [T]
+    options = [chunked_prefill(model, chip, T, int(c), n_decode, decode_context, overhead) for c in chunks]
+    ok = [o for o in options if o.decode_latency <= limit]
+    if not ok:
+        fastest = min(o.decode_latency for o in options)
+        raise ValueError(f"latency_limit {limit} s is below every chunk's decode latency (best {fastest:.3g} s)")
+    return max(ok, key=lambda o: o.throughput)

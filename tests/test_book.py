@@ -18,7 +18,8 @@ def test_every_toc_page_is_built(html):
     for page in ("intro.html", "chapters/01_rooflines.html", "exercises/ps1_rooflines/ps1_rooflines.html",
                  "chapters/02_memory_wall.html", "exercises/ps2_memory_wall/ps2_memory_wall.html",
                  "chapters/03_overhead.html", "exercises/ps3_overhead/ps3_overhead.html",
-                 "chapters/04_kv_cache.html", "exercises/ps4_kv_cache/ps4_kv_cache.html", "instructors.html", "appendix/notation.html", "appendix/glossary.html", "appendix/hardware.html",
+                 "chapters/04_kv_cache.html", "exercises/ps4_kv_cache/ps4_kv_cache.html",
+                 "chapters/05_long_context.html", "exercises/ps5_long_context/ps5_long_context.html", "instructors.html", "appendix/notation.html", "appendix/glossary.html", "appendix/hardware.html",
                  "appendix/bibliography.html"):
         assert (html / page).is_file(), page
     assert not (html / "solutions").exists(), "solutions must never be published"
@@ -41,7 +42,8 @@ def test_math_is_rendered_by_a_local_mathjax(html):
 
 
 @pytest.mark.parametrize("page, figures", [("chapters/01_rooflines.html", 5), ("chapters/02_memory_wall.html", 6),
-                                             ("chapters/03_overhead.html", 4), ("chapters/04_kv_cache.html", 3)])
+                                             ("chapters/03_overhead.html", 4), ("chapters/04_kv_cache.html", 3),
+                                             ("chapters/05_long_context.html", 7)])
 def test_images_exist_and_the_explorer_is_a_static_figure(html, page, figures):
     chapter = (html / page).read_text(encoding="utf-8")
     images = re.findall(r'<img[^>]*src="([^"]+)"', chapter)
@@ -101,9 +103,24 @@ def test_kv_chapter_corrects_the_seed_with_package_numbers(html):
         assert f"{model_id} " in text
 
 
+def test_long_context_chapter_computes_its_numbers(html):
+    text = _text(html, "chapters/05_long_context.html")
+    one = rl.split_k_decode_time("llama-3-8b", "h100-sxm", 32768, batch=1)
+    best = rl.best_split_k("llama-3-8b", "h100-sxm", 32768, batch=1)
+    assert f"split {best.n_splits} ways, {one.time / best.time:.1f} times faster" in text
+    sinks = rl.streaming_cost("llama-2-7b", 200_000, "sinks", 4096)
+    assert f"but {rl.format_bytes(sinks.peak_kv_bytes)} with a" in text
+    # the FP8 tables are generated: every format and every decode option has its row
+    for option in rl.fp8_decode_options("llama-3-8b", "h100-sxm", 8192, 16):
+        assert f"{option.name} {option.w_dtype} {option.kv_dtype} {option.compute_dtype} {rl.format_time(option.step_time)}" in text
+    assert f"e4m3 4 3 448 {rl.matmul_error(fmt='e4m3'):.2%}" in text
+    assert "Problem set 5" in text
+
+
 def test_every_chapter_has_check_the_source_boxes_and_answers(html):
     for page, boxes in (("chapters/01_rooflines.html", 3), ("chapters/02_memory_wall.html", 7),
-                        ("chapters/03_overhead.html", 1), ("chapters/04_kv_cache.html", 3)):
+                        ("chapters/03_overhead.html", 1), ("chapters/04_kv_cache.html", 3),
+                        ("chapters/05_long_context.html", 3)):
         chapter = (html / page).read_text(encoding="utf-8")
         assert chapter.count("Check the source") >= boxes, page
         assert chapter.count('<div class="dropdown admonition">') >= 3, page

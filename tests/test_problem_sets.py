@@ -112,6 +112,12 @@ def graded(course):
     q1.source = q1.source.replace("kv_cache_size(80, 8, 128, 4096, 8, 2)", "kv_cache_size(80, 64, 128, 4096, 8, 2)")
     assert "kv_cache_size(80, 64," in q1.source
     _submit(course, "gina", mha, "ps4_kv_cache")
+    # ps5: the log-sum-exp merge without subtracting the maximum (overflows at large scores)
+    naive = _read("solutions", "ps5_long_context")
+    q1 = _answer_cell(naive, "q1_answer")
+    q1.source = q1.source.replace("np.exp(lses - lses.max())", "np.exp(lses)")
+    assert "np.exp(lses)\n" in q1.source
+    _submit(course, "hana", naive, "ps5_long_context")
     # The committed timeout is 60 s; a shorter one keeps this test quick.
     config = course / "nbgrader_config.py"
     config.write_text(config.read_text().replace("c.Execute.timeout = 60", "c.Execute.timeout = 5"))
@@ -145,6 +151,7 @@ def _feedback(course, student, assignment, grade_id):
     ("erin", "ps2_memory_wall", 4 + 5, "q3_test", "weight_matmul_intensity(768, 3072, 512) = "),
     ("frank", "ps3_overhead", 2, "q3_test", "uses the FMA peak"),
     ("gina", "ps4_kv_cache", 3, "q1_test", "caches only its 8 KV heads"),
+    ("hana", "ps5_long_context", 4, "q1_test", "or exp(800) overflows"),
 ])
 def test_a_plausible_slip_loses_exactly_its_tasks_and_says_why(graded, student, assignment, points_lost,
                                                                 grade_id, message):
@@ -172,8 +179,8 @@ def test_an_infinite_loop_is_interrupted_and_the_rest_is_graded(graded):
 
 def test_feedback_is_generated_for_every_student(graded):
     rows, course = graded
-    # one row per student and assignment; carol, dave, erin, frank and gina each handed in one set
-    assert len(rows) == 7 * len(ASSIGNMENTS)
+    # one row per student and assignment; carol, dave, erin, frank, gina and hana each handed in one set
+    assert len(rows) == 8 * len(ASSIGNMENTS)
     assert rows["erin", "ps1_rooflines"]["status"] == "missing"
     for (student, assignment), row in rows.items():
         if row["status"] == "graded":

@@ -130,3 +130,16 @@ def test_chunk_size_trades_time_to_first_token_for_decode_latency():
     assert all(o.throughput <= best.throughput for o in rows if o.decode_latency <= 0.03)
     with pytest.raises(ValueError, match="latency_limit"):
         sv.best_chunk_size(MODEL, CHIP, 16384, latency_limit=1e-4)
+
+
+def test_a_schedule_worked_by_hand():
+    # two slots, one second per iteration: A and B start at once; C (t=1) and D (t=2) wait
+    q = [sv.Request(0, 100, 3), sv.Request(0, 100, 6), sv.Request(1, 100, 2), sv.Request(2, 100, 4)]
+    static = sv.simulate(MODEL, CHIP, q, "static", 2, iteration_seconds=1.0)
+    inflight = sv.simulate(MODEL, CHIP, q, "inflight", 2, iteration_seconds=1.0)
+    # static: {A, B} runs 6 iterations, then {C, D} runs 4; in-flight: C takes A's slot at t=3, D takes C's at t=5
+    assert [t.token_times[-1] for t in static.traces] == [3, 6, 8, 10]
+    assert [t.token_times[-1] for t in inflight.traces] == [3, 6, 5, 9]
+    assert static.padded_slots == 3 + 2  # A idles 3 steps, C idles 2
+    with pytest.raises(ValueError, match="iteration_seconds"):
+        sv.simulate(MODEL, CHIP, q, iteration_seconds=0)

@@ -11,14 +11,14 @@ from .serving import chunked_prefill
 from .units import format_time
 
 
-def _finish(ax, xlabel, ylabel, title=None, legend_size=8):
+def _finish(ax, xlabel, ylabel, title=None, legend_size=8, legend_loc="upper left"):
     """Axis labels, title, light grid and legend."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title, fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=legend_size, loc="upper left")
+    ax.legend(fontsize=legend_size, loc=legend_loc)
     return ax
 
 
@@ -49,7 +49,7 @@ def plot_sink_attention(experiment: SinkExperiment, window=64, ax=None):
     ax.set_xticks([0, 7, 8 + window // 2, len(shown) - 1], ["0", "7", str(n - window // 2), str(n - 1)])
     title = f"Evicting the first tokens moves their {np.mean(experiment.sink_mass):.0%} share onto recent ones"
     return _finish(ax, "key position (the first 8, then the most recent; the middle is cut out)",
-                   "attention probability", title)
+                   "attention probability", title, legend_loc="lower right")
 
 
 def plot_split_k(model, chip, contexts, batches, ax=None):

@@ -154,7 +154,7 @@ def _check_requests(requests):
 
 
 def simulate(model, chip, requests, policy="inflight", max_batch=16, chunk_size=None, overhead=0.0,
-             w_dtype="bf16", kv_dtype="bf16") -> ServingResult:
+             w_dtype="bf16", kv_dtype="bf16", iteration_seconds=None) -> ServingResult:
     """Serve ``requests`` on one chip and record when every token comes out.
 
     ``"static"``: when idle, take up to ``max_batch`` waiting requests, prefill them padded to the
@@ -166,6 +166,7 @@ def simulate(model, chip, requests, policy="inflight", max_batch=16, chunk_size=
 
     A request is admitted only while the KV cache of every admitted request, reserved at its full
     length (prompt + output), fits in HBM beside the weights: long contexts mean smaller batches.
+    ``iteration_seconds`` fixes every iteration's time instead (for schedules worked by hand).
     """
     if policy not in ("static", "inflight"):
         raise ValueError(f"policy must be 'static' or 'inflight'; got {policy!r}")
@@ -192,7 +193,12 @@ def simulate(model, chip, requests, policy="inflight", max_batch=16, chunk_size=
             reserved += need
             batch.append(_Running(queue.pop(0)))
 
+    if iteration_seconds is not None:
+        iteration_seconds = float(check_positive("iteration_seconds", iteration_seconds))
+
     def step(decode_contexts=(), prefill_chunks=()):
+        if iteration_seconds is not None:
+            return iteration_seconds
         return iteration_time(model, chip, decode_contexts, prefill_chunks, w_dtype, kv_dtype, overhead=overhead)
 
     clock, busy, iterations, useful, padded = 0.0, 0.0, 0, 0, 0

@@ -61,7 +61,7 @@ def plot_split_k(model, chip, contexts, batches, ax=None):
         ax.plot(batches, speedup, "o-", ms=3, color=_COLORS[i % len(_COLORS)], label=f"context {T:,}")
     ax.set_xscale("log", base=2)
     return _finish(ax, "batch (sequences)", "decode attention speed-up from splitting K/V",
-                   f"{model} on {chip}: splitting pays only while batch x KV heads < SMs")
+                   f"{model} on {chip}: splitting pays only while batch x KV heads < SMs", legend_loc="upper right")
 
 
 def plot_serving(results: dict, ax=None):

@@ -65,3 +65,14 @@ def test_format_factor_never_uses_an_exponent():
     assert rl.format_factor(64306.3) == "64,300x"
     assert rl.format_factor(2918879.06) == "2,920,000x"
     assert rl.format_factor(0.5) == "0.5x"
+
+
+def test_check_int_names_the_argument_and_rejects_non_integers():
+    from roofline.units import check_int
+
+    assert check_int("batch", np.int64(3)) == 3 and check_int("n", 0, minimum=0) == 0
+    for bad in (0, 2.0, True, "4", None):
+        with pytest.raises(ValueError, match="batch must be a positive integer"):
+            check_int("batch", bad)
+    with pytest.raises(ValueError, match="n must be an integer >= 0"):
+        check_int("n", -1, minimum=0)

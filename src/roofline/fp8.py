@@ -133,10 +133,7 @@ def fp8_decode_options(model, chip, context_len=8192, batch=16):
     c = get_chip(chip)
     plans = [("bf16", "bf16", "bf16", "bf16"), ("fp8 weights", "fp8", "bf16", "bf16"),
              ("fp8 weights + KV", "fp8", "fp8", "bf16"), ("fp8 throughout", "fp8", "fp8", "fp8")]
-    rows = []
-    for name, w, kv, compute in plans:
-        t = decode_step_time(model, c, batch, context_len, w, kv, compute)
-        fits = int(max_batch(model, c.hbm_capacity, context_len, w, kv))
-        rows.append((name, w, kv, compute, t.time, t.tokens_per_s, fits))
-    base = rows[0][4]
-    return [PrecisionOption(*r[:6], base / r[4], r[6]) for r in rows]
+    times = [decode_step_time(model, c, batch, context_len, w, kv, compute) for _, w, kv, compute in plans]
+    return [PrecisionOption(name, w, kv, compute, t.time, t.tokens_per_s, times[0].time / t.time,
+                            int(max_batch(model, c.hbm_capacity, context_len, w, kv)))
+            for (name, w, kv, compute), t in zip(plans, times)]

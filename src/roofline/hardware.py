@@ -124,6 +124,7 @@ def _load_chips() -> dict[str, Chip]:
     chips = {}
     with resources.files("roofline").joinpath("data/chips.csv").open(encoding="utf-8") as f:
         for row in csv.DictReader(f):
+            sm_count, sm_source = _SM_COUNTS.get(row["chip_id"], (None, ""))
             rates = {d: _number(row[c]) for d, c in _DTYPE_COLUMNS.items()}
             chips[row["chip_id"]] = Chip(
                 chip_id=row["chip_id"],
@@ -138,8 +139,8 @@ def _load_chips() -> dict[str, Chip]:
                 source=row["source"],
                 notes=row["notes"],
                 cache_levels=_CACHES.get(row["chip_id"], ()),
-                sm_count=_SM_COUNTS.get(row["chip_id"], (None,))[0],
-                sm_source=_SM_COUNTS.get(row["chip_id"], (None, ""))[1],
+                sm_count=sm_count,
+                sm_source=sm_source,
             )
     return chips
 

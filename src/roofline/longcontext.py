@@ -17,7 +17,7 @@ import numpy as np
 from .decode import kv_bytes_per_token
 from .hardware import get_chip
 from .models import get_model
-from .units import check_positive, dtype_bytes
+from .units import check_int, check_positive, dtype_bytes
 
 
 class PartialAttention(NamedTuple):
@@ -102,9 +102,7 @@ def split_k_decode_time(model, chip, context_len, batch=1, n_splits=1, n_chips=1
     m, c = get_model(model), get_chip(chip)
     sms = c.streaming_multiprocessors()
     T = int(check_positive("context_len", context_len))
-    for name, value in (("batch", batch), ("n_splits", n_splits), ("n_chips", n_chips)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    batch, n_splits, n_chips = check_int("batch", batch), check_int("n_splits", n_splits), check_int("n_chips", n_chips)
     if m.n_kv_heads % n_chips:
         raise ValueError(f"n_chips must divide the model's {m.n_kv_heads} KV heads; got {n_chips!r}")
     if n_splits > T:
@@ -118,7 +116,7 @@ def split_k_decode_time(model, chip, context_len, batch=1, n_splits=1, n_chips=1
     t_merge = 0.0 if n_splits == 1 else m.n_layers * (launch_overhead + 2 * partial_bytes / c.hbm_bandwidth)
     t_attention = m.n_layers * t_layer
     busy = blocks / (waves * sms)
-    return SplitKTime(int(n_splits), int(blocks), int(waves), float(busy), float(t_attention), float(t_merge),
+    return SplitKTime(n_splits, blocks, waves, float(busy), float(t_attention), float(t_merge),
                       float(t_attention + t_merge))
 
 
@@ -136,16 +134,19 @@ def best_split_k(model, chip, context_len, batch=1, n_chips=1, kv_dtype="bf16", 
 CACHE_POLICIES = ("full", "window", "sinks")
 
 
+def _check_policy(policy, cache_size) -> int:
+    if policy not in CACHE_POLICIES:
+        raise ValueError(f"policy must be one of {CACHE_POLICIES}; got {policy!r}")
+    return check_int("cache_size", cache_size)
+
+
 def kept_positions(position, policy, cache_size, n_sinks=4) -> np.ndarray:
     """Token positions a query at ``position`` (0-based) can attend to under a cache ``policy``.
 
     ``"full"`` keeps every earlier token; ``"window"`` the last ``cache_size``; ``"sinks"`` the
     first ``n_sinks`` plus the last ``cache_size - n_sinks`` (StreamingLLM), same memory as the window.
     """
-    if policy not in CACHE_POLICIES:
-        raise ValueError(f"policy must be one of {CACHE_POLICIES}; got {policy!r}")
-    if not isinstance(cache_size, (int, np.integer)) or cache_size < 1:
-        raise ValueError(f"cache_size must be a positive integer; got {cache_size!r}")
+    cache_size = _check_policy(policy, cache_size)
     if policy == "sinks" and (not isinstance(n_sinks, (int, np.integer)) or not 0 <= n_sinks < cache_size):
         raise ValueError(f"n_sinks must be an integer from 0 to cache_size - 1; got {n_sinks!r}")
     visible = np.arange(int(position) + 1)
@@ -180,7 +181,7 @@ def streaming_cost(model, n_tokens, policy="sinks", cache_size=4096, kv_dtype="b
     cached token; bytes :func:`~roofline.decode.kv_bytes_per_token` per cached token.
     """
     m = get_model(model)
-    kept_positions(0, policy, cache_size)  # validates policy and cache_size
+    cache_size = _check_policy(policy, cache_size)
     t = np.arange(1, int(check_positive("n_tokens", n_tokens)) + 1, dtype=float)
     cached = t if policy == "full" else np.minimum(t, cache_size)
     return StreamingCost(cached, cached * kv_bytes_per_token(m, kv_dtype),
@@ -225,8 +226,9 @@ def attention_sink_experiment(n_tokens=2048, cache_size=256, n_sinks=4, head_dim
         sink_mass.append(full[:n_sinks].sum())
         for policy in CACHE_POLICIES:
             kept = kept_positions(t, policy, cache_size, n_sinks)
-            weights[policy] = np.zeros(n)  # the last query's are kept
-            weights[policy][kept] = attention_weights(q, keys[kept])
-            out = weights[policy][kept] @ values[kept]
-            error[policy].append(np.linalg.norm(out - exact) / np.linalg.norm(exact))
+            probs = attention_weights(q, keys[kept])
+            error[policy].append(np.linalg.norm(probs @ values[kept] - exact) / np.linalg.norm(exact))
+            if t == positions[-1]:
+                weights[policy] = np.zeros(n)
+                weights[policy][kept] = probs
     return SinkExperiment(positions, np.array(sink_mass), {p: np.array(e) for p, e in error.items()}, weights)

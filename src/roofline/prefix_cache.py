@@ -18,7 +18,7 @@ import numpy as np
 
 from .decode import kv_bytes_per_token
 from .serving import iteration_cost
-from .units import check_positive
+from .units import check_int, check_positive
 
 
 class Lease(NamedTuple):
@@ -29,18 +29,12 @@ class Lease(NamedTuple):
     n_blocks: int
 
 
-def _positive_int(name, value):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
-
-
 class PrefixCache:
     """At most ``capacity_blocks`` blocks of ``block_size`` tokens, shared by prefix."""
 
     def __init__(self, block_size=16, capacity_blocks=1024):
-        self.block_size = _positive_int("block_size", block_size)
-        self.capacity_blocks = _positive_int("capacity_blocks", capacity_blocks)
+        self.block_size = check_int("block_size", block_size)
+        self.capacity_blocks = check_int("capacity_blocks", capacity_blocks)
         self._blocks = OrderedDict()  # key -> [tokens of the block, reference count]; oldest first
         self.lookups = 0  # full blocks looked up
         self.hits = 0  # of which already cached
@@ -69,8 +63,11 @@ class PrefixCache:
 
     def match(self, tokens) -> int:
         """How many leading full blocks of ``tokens`` are cached (changes nothing)."""
+        return self._matching(tokens, self.block_keys(tokens))
+
+    def _matching(self, tokens, keys) -> int:
         count = 0
-        for i, key in enumerate(self.block_keys(tokens)):
+        for i, key in enumerate(keys):
             if key not in self._blocks or self.get(key) != self._block(tokens, i):
                 break
             count += 1
@@ -97,7 +94,7 @@ class PrefixCache:
         """
         tokens = np.asarray(tokens, dtype=np.int64)
         keys = self.block_keys(tokens)
-        hit = self.match(tokens)
+        hit = self._matching(tokens, keys)
         held = list(keys[:hit])
         for key in held:  # held blocks cannot be evicted
             self._blocks[key][1] += 1
@@ -128,7 +125,7 @@ class PrefixCache:
 def kv_blocks(model, capacity_bytes, block_size=16, kv_dtype="bf16") -> int:
     """Blocks of ``block_size`` tokens whose KV cache fits in ``capacity_bytes``."""
     capacity = check_positive("capacity_bytes", capacity_bytes)
-    return int(capacity // (_positive_int("block_size", block_size) * kv_bytes_per_token(model, kv_dtype)))
+    return int(capacity // (check_int("block_size", block_size) * kv_bytes_per_token(model, kv_dtype)))
 
 
 def chat_workload(n_conversations=40, turns=4, n_system_prompts=3, system_len=1024, user_len=(20, 200),
@@ -139,8 +136,8 @@ def chat_workload(n_conversations=40, turns=4, n_system_prompts=3, system_len=10
     new user message; conversations take turns at random.
     """
     rng = np.random.default_rng(seed)
-    n_conversations, turns = _positive_int("n_conversations", n_conversations), _positive_int("turns", turns)
-    systems = [rng.integers(0, vocab_size, system_len) for _ in range(_positive_int("n_system_prompts", n_system_prompts))]
+    n_conversations, turns = check_int("n_conversations", n_conversations), check_int("turns", turns)
+    systems = [rng.integers(0, vocab_size, system_len) for _ in range(check_int("n_system_prompts", n_system_prompts))]
     history = [systems[rng.integers(len(systems))] for _ in range(n_conversations)]
     remaining = [turns] * n_conversations
     prompts = []

@@ -16,11 +16,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .core import time_bounds
 from .decode import StepCost, _cached_tokens, kv_bytes_per_token, matmul_params
 from .hardware import get_chip
 from .models import get_model
 from .transformer import parameter_count
-from .units import check_positive, dtype_bytes
+from .units import check_int, check_positive, dtype_bytes
 
 
 def iteration_cost(model, decode_contexts=(), prefill_chunks=(), w_dtype="bf16", kv_dtype="bf16") -> StepCost:
@@ -42,19 +43,24 @@ def iteration_cost(model, decode_contexts=(), prefill_chunks=(), w_dtype="bf16",
         raise ValueError("an iteration needs at least one decode context or prefill chunk")
     per_token_attention = 4.0 * m.n_layers * m.n_heads * m.head_dim
     start, length = chunks[:, 0], chunks[:, 1]
-    attended = _cached_tokens(m, contexts).sum() + np.sum(length * start + length**2 / 2)
+    decode_kv = _cached_tokens(m, contexts).sum()
+    attended = decode_kv + np.sum(length * start + length**2 / 2)
     tokens = contexts.size + length.sum()
-    flops = 2.0 * matmul_params(m) * tokens + per_token_attention * attended
-    kv_tokens = _cached_tokens(m, contexts).sum() + np.sum(_cached_tokens(m, start) + length)
-    return StepCost(float(flops), matmul_params(m) * dtype_bytes(w_dtype), float(kv_tokens * kv_bytes_per_token(m, kv_dtype)))
+    P = matmul_params(m)
+    flops = 2.0 * P * tokens + per_token_attention * attended
+    kv_tokens = decode_kv + np.sum(_cached_tokens(m, start) + length)
+    return StepCost(float(flops), P * dtype_bytes(w_dtype), float(kv_tokens * kv_bytes_per_token(m, kv_dtype)))
 
 
 def iteration_time(model, chip, decode_contexts=(), prefill_chunks=(), w_dtype="bf16", kv_dtype="bf16",
                    compute_dtype="bf16", overhead=0.0) -> float:
     """Seconds for one iteration: ``max(FLOPs / peak, bytes / bandwidth) + overhead``."""
-    c = get_chip(chip)
     cost = iteration_cost(model, decode_contexts, prefill_chunks, w_dtype, kv_dtype)
-    return max(cost.flops / c.peak_flops(compute_dtype), cost.nbytes / c.hbm_bandwidth) + overhead
+    return _seconds(cost, get_chip(chip), compute_dtype) + overhead
+
+
+def _seconds(cost: StepCost, chip, compute_dtype) -> float:
+    return time_bounds(cost.flops, cost.nbytes, chip.peak_flops(compute_dtype), chip.hbm_bandwidth).lower
 
 
 class Request(NamedTuple):
@@ -170,12 +176,10 @@ def simulate(model, chip, requests, policy="inflight", max_batch=16, chunk_size=
     """
     if policy not in ("static", "inflight"):
         raise ValueError(f"policy must be 'static' or 'inflight'; got {policy!r}")
-    if not isinstance(max_batch, (int, np.integer)) or max_batch < 1:
-        raise ValueError(f"max_batch must be a positive integer; got {max_batch!r}")
-    if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be None or a positive integer; got {chunk_size!r}")
+    max_batch = check_int("max_batch", max_batch)
     if chunk_size is not None and policy == "static":
         raise ValueError("chunk_size needs policy='inflight' (static batching prefills whole prompts)")
+    budget_per_iteration = np.inf if chunk_size is None else check_int("chunk_size", chunk_size)
     queue = _check_requests(requests)
     per_token = kv_bytes_per_token(model, kv_dtype)
     free = get_chip(chip).hbm_capacity - parameter_count(model) * dtype_bytes(w_dtype)
@@ -196,12 +200,17 @@ def simulate(model, chip, requests, policy="inflight", max_batch=16, chunk_size=
     if iteration_seconds is not None:
         iteration_seconds = float(check_positive("iteration_seconds", iteration_seconds))
 
-    def step(decode_contexts=(), prefill_chunks=()):
-        if iteration_seconds is not None:
-            return iteration_seconds
-        return iteration_time(model, chip, decode_contexts, prefill_chunks, w_dtype, kv_dtype, overhead=overhead)
+    clock, durations, useful, padded = 0.0, [], 0, 0
 
-    clock, busy, iterations, useful, padded = 0.0, 0.0, 0, 0, 0
+    def step(decode_contexts=(), prefill_chunks=()):
+        """Run one iteration; returns the clock at its end, when its tokens come out."""
+        nonlocal clock
+        dt = iteration_seconds if iteration_seconds is not None else iteration_time(
+            model, chip, decode_contexts, prefill_chunks, w_dtype, kv_dtype, overhead=overhead)
+        durations.append(dt)
+        clock += dt
+        return clock
+
     running, finished = [], []
     while queue or running:
         if not running and queue[0].arrival > clock:
@@ -211,44 +220,41 @@ def simulate(model, chip, requests, policy="inflight", max_batch=16, chunk_size=
             admit(batch)
             longest_prompt = max(s.request.prompt_len for s in batch)
             longest_output = max(s.request.output_len for s in batch)
-            dt = step(prefill_chunks=[(0, longest_prompt)] * len(batch))
-            clock, busy, iterations = clock + dt, busy + dt, iterations + 1
+            now = step(prefill_chunks=[(0, longest_prompt)] * len(batch))
             for s in batch:
-                s.times.append(clock)
+                s.times.append(now)
             useful += sum(s.request.prompt_len for s in batch)
             padded += len(batch) * longest_prompt - sum(s.request.prompt_len for s in batch)
             for k in range(1, longest_output):
-                dt = step(decode_contexts=[longest_prompt + k] * len(batch))
-                clock, busy, iterations = clock + dt, busy + dt, iterations + 1
+                now = step(decode_contexts=[longest_prompt + k] * len(batch))
                 live = [s for s in batch if not s.done]
                 for s in live:
-                    s.times.append(clock)
+                    s.times.append(now)
                 useful, padded = useful + len(live), padded + len(batch) - len(live)
             finished += batch
             continue
         admit(running)
         decoding = [s for s in running if s.prefilled == s.request.prompt_len]
         prefilling = [s for s in running if s.prefilled < s.request.prompt_len]
-        chunks, budget = [], chunk_size if chunk_size is not None else np.inf
+        chunks, budget = [], budget_per_iteration
         for s in prefilling:
             take = int(min(s.request.prompt_len - s.prefilled, budget))
             if take < 1:
                 break
             chunks.append((s, take))
             budget -= take
-        dt = step([s.context for s in decoding], [(s.prefilled, take) for s, take in chunks])
-        clock, busy, iterations = clock + dt, busy + dt, iterations + 1
+        now = step([s.context for s in decoding], [(s.prefilled, take) for s, take in chunks])
         for s in decoding:
-            s.times.append(clock)
+            s.times.append(now)
         for s, take in chunks:
             s.prefilled += take
             if s.prefilled == s.request.prompt_len:
-                s.times.append(clock)
+                s.times.append(now)
         useful += len(decoding) + sum(take for _, take in chunks)
         finished += [s for s in running if s.done]
         running = [s for s in running if not s.done]
     traces = sorted((RequestTrace(s.request, tuple(s.times)) for s in finished), key=lambda t: t.request.arrival)
-    return ServingResult(traces, iterations, busy, useful, padded)
+    return ServingResult(traces, len(durations), float(sum(durations)), useful, padded)
 
 
 class ChunkedPrefill(NamedTuple):
@@ -267,18 +273,13 @@ def chunked_prefill(model, chip, prompt_len, chunk, n_decode=16, decode_context=
     """Cost of prefilling one prompt in chunks of ``chunk`` tokens, each iteration also decoding
     ``n_decode`` sequences with ``decode_context`` cached tokens (the Sarathi / TensorRT-LLM scheme)."""
     T = int(check_positive("prompt_len", prompt_len))
-    if not isinstance(chunk, (int, np.integer)) or chunk < 1:
-        raise ValueError(f"chunk must be a positive integer; got {chunk!r}")
-    if not isinstance(n_decode, (int, np.integer)) or n_decode < 0:
-        raise ValueError(f"n_decode must be a non-negative integer; got {n_decode!r}")
-    times, first = [], None
-    for start in range(0, T, chunk):
-        pieces = ([decode_context] * n_decode, [(start, min(chunk, T - start))])
-        times.append(iteration_time(model, chip, *pieces, w_dtype, kv_dtype, overhead=overhead))
-        first = first or iteration_cost(model, *pieces, w_dtype, kv_dtype)
+    chunk, n_decode = check_int("chunk", chunk), check_int("n_decode", n_decode, minimum=0)
+    c = get_chip(chip)
+    costs = [iteration_cost(model, [decode_context] * n_decode, [(start, min(chunk, T - start))], w_dtype, kv_dtype)
+             for start in range(0, T, chunk)]
+    times = [_seconds(cost, c, "bf16") + overhead for cost in costs]
     total = float(sum(times))
-    return ChunkedPrefill(int(chunk), len(times), total, max(times), (T + n_decode * len(times)) / total,
-                          first.intensity)
+    return ChunkedPrefill(chunk, len(times), total, max(times), (T + n_decode * len(times)) / total, costs[0].intensity)
 
 
 def best_chunk_size(model, chip, prompt_len, latency_limit, n_decode=16, decode_context=2048, chunks=None,

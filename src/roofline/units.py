@@ -53,6 +53,14 @@ def check_positive(name: str, value, allow_zero: bool = False):
     return arr if arr.ndim else float(arr)
 
 
+def check_int(name: str, value, minimum: int = 1) -> int:
+    """Return ``value`` as an int after checking it is an integer (not a bool) ``>= minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {what}; got {value!r}")
+    return int(value)
+
+
 _PREFIXES = [(1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, "")]
 _BINARY = [(2**60, "Ei"), (2**50, "Pi"), (2**40, "Ti"), (2**30, "Gi"), (2**20, "Mi"), (2**10, "Ki"), (1, "")]
 

@@ -17,6 +17,7 @@ from nbgrader.preprocessors import (
 
 from coursegrade.preprocessors import (
     DropDuplicateIds,
+    FeedbackExporter,
     GuardedExecute,
     HideHiddenTests,
     RecordGradingEvents,
@@ -46,6 +47,8 @@ c.Execute.timeout = 60
 # Autograding, hardened (see src/coursegrade/preprocessors.py): kernels run in a
 # sandbox that hides this folder, test cells run in a restored kernel, a dead
 # kernel does not abort the notebook, and warnings in passing tests keep the points.
+# The cell metadata is checked once, before execution (which cannot change it);
+# nbgrader's default checks it again afterwards, at a cost of about 0.1 s per notebook.
 c.Autograde.sanitize_preprocessors = [
     ClearOutput,
     DropDuplicateIds,
@@ -61,7 +64,6 @@ c.Autograde.autograde_preprocessors = [
     LimitOutput,
     SaveAutoGrades,
     AssignLatePenalties,
-    CheckCellMetadata,
     RecordGradingEvents,
 ]
 # A deleted or edited test cell is put back from the gradebook and graded.
@@ -69,6 +71,10 @@ c.OverwriteCells.add_missing_cells = True
 c.SandboxedKernelManager.course_root = root
 c.SandboxedKernelManager.keep = [os.path.join(root, ".venv"), os.path.join(root, "src")]
 c.SandboxedKernelManager.memory_bytes = 4 * 2**30
+# `make grade` forks every kernel from one process that has already imported these
+# (and IPython's own modules), instead of paying about a second of imports per notebook.
+c.KernelZygote.preload = ["numpy", "numpy.testing", "roofline"]
 
 # Feedback shows which checks failed and why, never the hidden test code.
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+c.GenerateFeedback.exporter_class = FeedbackExporter

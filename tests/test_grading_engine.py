@@ -38,10 +38,23 @@ def _write(root, student, nb_or_text, name=f"{PS}.ipynb"):
 SNOOP = """import glob, os
 found = []
 for pattern in ["{root}/solutions/**/*.ipynb", "{root}/exercises/**/*.ipynb", "{root}/gradebook.db", "{root}/submitted/*/*/*.ipynb",
-                "{root}/autograded/**/*.ipynb", "/tmp/**/solutions/**/*.ipynb"]:
+                "{root}/autograded/**/*.ipynb", "/tmp/**/solutions/**/*.ipynb", "/tmp/coursegrade-zygote-*",
+                "/proc/*/root{root}/solutions/*", "/proc/*/root/tmp/coursegrade-zygote-*"]:  # other processes' views
     found += glob.glob(pattern, recursive=True)
+found += [name for name in os.environ if "ZYGOTE" in name]  # the fork server's address
 print("FOUND", found)
 int8_critical_batch = 3.94e14 / 8.1e11 / 2 if not found else 0.0"""
+
+# A fake `roofline` package in the kernel's folder, so that the hidden tests' fresh import finds
+# it first: the real package's code, with the reference answer for task 1 replaced.
+SHADOW = """import importlib.util, os
+real = os.path.dirname(importlib.util.find_spec("roof" + "line").origin)
+os.makedirs("roof" + "line", exist_ok=True)
+with open(os.path.join("roof" + "line", "__init__.py"), "w") as f:
+    f.write(f"__path__.append({real!r})\\n"
+            f"exec(compile(open({real!r} + '/__init__.py').read(), 'init', 'exec'))\\n"
+            "critical_batch_size = lambda *args, **kw: 1.0\\n")
+int8_critical_batch = 1.0"""
 
 CASES = {
     # student: (submission, expected status, expected score out of 24)
@@ -66,6 +79,7 @@ CASES = {
         "get_ipython().showtraceback = lambda *a, **k: None\n"
         "get_ipython()._showtraceback = lambda *a, **k: None\n"
         "int8_critical_batch = 1.0")), "graded", 22),
+    "shadows_roofline": (lambda root: _solution_with(q1_answer=SHADOW), "graded", 22),
     "uses_roofline": (lambda root: _solution_with(q6_answer=(
         "import roofline\nridge_point = roofline.ridge_intensity\ngtx1080ti_ridge = ridge_point(11.34e12, 484e9)")),
         "graded", 22),
@@ -96,10 +110,11 @@ def _duplicate_cells():
     return nb
 
 
-def _make_course(root):
+def _make_course(root, zygote=True):
     copy_course(root)
     config = root / "nbgrader_config.py"
-    config.write_text(config.read_text().replace("c.Execute.timeout = 60", "c.Execute.timeout = 5"))
+    config.write_text(config.read_text().replace("c.Execute.timeout = 60", "c.Execute.timeout = 5")
+                      + ("" if zygote else "c.KernelZygote.enabled = False\n"))
     for student, (make, _, _) in CASES.items():
         _write(root, student, make(root))
     (root / "submitted" / "empty_folder" / PS).mkdir(parents=True)
@@ -175,9 +190,9 @@ def test_summary_is_printed(parallel):
     assert "score min 0" in out
 
 
-def test_sequential_grading_gives_the_same_scores(parallel, tmp_path_factory):
-    _, rows, _ = parallel
-    root = _make_course(tmp_path_factory.mktemp("sequential"))
+def test_sequential_grading_with_kernels_started_from_scratch_gives_the_same_scores(parallel, tmp_path_factory):
+    _, rows, _ = parallel  # graded in parallel by kernels forked from the zygote
+    root = _make_course(tmp_path_factory.mktemp("sequential"), zygote=False)
     sequential, _ = _grade(root, "--jobs", "1")
     assert {s: (r["score"], r["status"]) for s, r in sequential.items()} == \
         {s: (r["score"], r["status"]) for s, r in rows.items()}
@@ -204,3 +219,23 @@ def test_lms_zip_is_collected_and_graded(tmp_path):
         z.writestr(f"yan_{PS}.ipynb", nbformat.writes(nbformat.read(RELEASE, as_version=4)))
     rows, _ = _grade(root, "--lms", str(download))
     assert float(rows["zoe"]["score"]) == 24 and float(rows["yan"]["score"]) == 0
+
+
+def test_feedback_templates_are_compiled_once_per_process(monkeypatch):
+    import jinja2
+    from nbconvert.exporters import HTMLExporter
+
+    from coursegrade.preprocessors import FeedbackExporter
+
+    monkeypatch.setattr(FeedbackExporter.templates, "compiled", {})  # as in a fresh worker
+    compiled = []
+    compile_template = jinja2.Environment.compile
+    monkeypatch.setattr(jinja2.Environment, "compile",
+                        lambda self, *args, **kw: compiled.append(args[1:2]) or compile_template(self, *args, **kw))
+    nb = nbformat.read(RELEASE, as_version=4)
+    first, _ = FeedbackExporter().from_notebook_node(nb)
+    assert compiled  # the first page compiles the templates...
+    compiled.clear()
+    second, _ = FeedbackExporter().from_notebook_node(nb)  # ...a new exporter (the next student) reuses them
+    assert compiled == []
+    assert first == second == HTMLExporter().from_notebook_node(nb)[0]

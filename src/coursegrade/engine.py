@@ -5,13 +5,15 @@ For each assignment (``solutions/<id>``) and each student folder under
 assignment); good ones are autograded by nbgrader's own ``autograde`` and
 ``generate_feedback`` (configured in ``nbgrader_config.py`` with the hardened
 preprocessors of :mod:`coursegrade.preprocessors`) in worker processes forked
-after nbgrader is imported, so no worker pays its start-up. Every student gets
-one row in the grades CSV, with a ``status`` and a ``reason``.
+after nbgrader is imported, so no worker pays its start-up; their kernels are
+forked from a :mod:`coursegrade.zygote`, so no notebook pays a kernel's start-up
+either. Every student gets one row in the grades CSV, with a ``status`` and a ``reason``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import multiprocessing
 import os
@@ -23,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+
+from . import zygote
 
 STATUSES = ("graded", "timeout", "crashed", "invalid notebook", "wrong assignment", "empty submission",
             "missing", "error")
@@ -244,13 +248,6 @@ def grade(course: Course, assignments: list[str], jobs: int, force: bool, csv_pa
     """Grade every submission of ``assignments``; return one row per student and assignment."""
     global _COURSE
     _COURSE = course
-    import nbgrader.apps  # noqa: F401 - imported once here, inherited by forked workers
-
-    for assignment in assignments:  # registers the assignment and its cells in the gradebook
-        result = course.api(release_directory=str(Path("_build") / "release_check")).generate_assignment(
-            assignment, force=True, create=True)
-        if not result["success"]:
-            raise RuntimeError(f"could not register {assignment} in the gradebook:\n{result['log']}")
     rows, todo = [], []
     for assignment in assignments:
         expected = course.notebooks(assignment)
@@ -262,15 +259,24 @@ def grade(course: Course, assignments: list[str], jobs: int, force: bool, csv_pa
                     todo.append((assignment, student))
             rows.append(row)
     by_key = {(r.assignment, r.student): r for r in rows}
-    context = multiprocessing.get_context("fork")
-    with context.Pool(processes=max(1, jobs)) as pool:
-        for done, (assignment, student, result, seconds) in enumerate(pool.imap_unordered(_grade_one, todo), 1):
-            row = by_key[(assignment, student)]
-            row.seconds = seconds
+    settings = zygote.KernelZygote(config=course.config)
+    # started first: the zygote imports its modules while nbgrader is imported and the assignments registered
+    with zygote.running(settings.preload) if settings.enabled and todo else contextlib.nullcontext():
+        import nbgrader.apps  # noqa: F401 - imported once here, inherited by forked workers
+
+        for assignment in assignments:  # registers the assignment and its cells in the gradebook
+            result = course.api(release_directory=str(Path("_build") / "release_check")).generate_assignment(
+                assignment, force=True, create=True)
             if not result["success"]:
-                row.status = "error"
-                row.reason = f"nbgrader could not autograde: {str(result.get('error'))[-300:]}"
-            _progress(done, len(todo), f"{student}/{assignment}")
+                raise RuntimeError(f"could not register {assignment} in the gradebook:\n{result['log']}")
+        with multiprocessing.get_context("fork").Pool(processes=max(1, jobs)) as pool:
+            for done, (assignment, student, result, seconds) in enumerate(pool.imap_unordered(_grade_one, todo), 1):
+                row = by_key[(assignment, student)]
+                row.seconds = seconds
+                if not result["success"]:
+                    row.status = "error"
+                    row.reason = f"nbgrader could not autograde: {str(result.get('error'))[-300:]}"
+                _progress(done, len(todo), f"{student}/{assignment}")
     for row in rows:
         if row.status == "graded":
             _status_from_notebooks(course, row)
@@ -313,7 +319,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m coursegrade", description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="course folder (default: here)")
     parser.add_argument("--assignment", action="append", help="assignment id (repeatable; default: all)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="parallel graders (default: all cores)")
+    # Each grader waits on its kernel about half the time, so two per core keep the cores busy.
+    parser.add_argument("--jobs", type=int, default=2 * os.cpu_count(), help="parallel graders (default: twice the cores)")
     parser.add_argument("--force", action="store_true", help="re-grade submissions that have not changed")
     parser.add_argument("--lms", type=Path, help="a zip or folder of files named by student, for zip_collect")
     parser.add_argument("--csv", type=Path, default=Path("grades.csv"), help="grades file (default: grades.csv)")

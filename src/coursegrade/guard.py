@@ -11,13 +11,18 @@ intercept it. It restores:
   ``builtins.isinstance = ...``);
 - IPython input and AST transformers, event callbacks and shell methods overridden
   on the instance (``shell.run_cell = ...``, ``shell.showtraceback = ...``);
-- trace and profile hooks, and any ``roofline`` modules (hidden tests re-import them).
+- trace and profile hooks, and any ``roofline`` modules (hidden tests re-import them);
+- the import system, so that those imports find the real package: ``sys.meta_path``,
+  ``sys.path_hooks``, ``sys.modules`` entries of the modules above, the path importer cache,
+  and the kernel's own folder moved to the end of ``sys.path`` (a ``roofline`` a submission
+  writes there cannot shadow the course's).
 """
 
 from __future__ import annotations
 
 import builtins
 import math
+import os
 import sys
 
 import numpy
@@ -29,6 +34,7 @@ _IPYTHON_MANAGED = {"builtins": {"exit", "quit", "get_ipython"}}  # IPython's Bu
 _EVENTS = ("pre_execute", "pre_run_cell", "post_execute", "post_run_cell")
 _TRANSFORMERS = ("input_transformers_cleanup", "input_transformers_post", "ast_transformers")
 _SHELL = {}
+_IMPORT_HOOKS = {"meta_path": list(sys.meta_path), "path_hooks": list(sys.path_hooks)}
 
 
 def _shadowing_methods(shell) -> dict:
@@ -87,6 +93,25 @@ def reset(shell) -> str:
         sys.settrace(None)
         sys.setprofile(None)
         changed.append("sys.settrace/setprofile")
+    changed += _restore_imports()
     for name in [m for m in sys.modules if m.split(".")[0] == "roofline"]:
         del sys.modules[name]
     return ", ".join(sorted(set(changed)))
+
+
+def _restore_imports() -> list[str]:
+    """Put back the import hooks and guarded modules; let installed packages win over the kernel's folder."""
+    changed = []
+    for name, pristine in _IMPORT_HOOKS.items():
+        hooks = getattr(sys, name)
+        if hooks != pristine:
+            hooks[:] = pristine
+            changed.append(f"sys.{name}")
+    for module in _MODULES:
+        if sys.modules.get(module.__name__) is not module:
+            sys.modules[module.__name__] = module
+            changed.append(f"sys.modules[{module.__name__!r}]")
+    here = [entry for entry in sys.path if entry in ("", ".", os.getcwd())]
+    sys.path[:] = [entry for entry in sys.path if entry not in here] + here
+    sys.path_importer_cache.clear()  # finders are rebuilt from the restored hooks
+    return changed

@@ -3,7 +3,8 @@
 Configured in ``nbgrader_config.py`` so that every nbgrader command uses them:
 
 - :class:`SandboxedKernelManager` starts each kernel through :mod:`coursegrade.sandbox`
-  (course files hidden, unprivileged user, memory cap).
+  (course files hidden, unprivileged user, memory cap), forked from the
+  :mod:`coursegrade.zygote` when ``make grade`` runs one.
 - :class:`GuardedExecute` (replaces nbgrader's ``Execute``) installs
   :mod:`coursegrade.guard` at kernel start and resets the kernel before every
   test cell; a kernel that dies (``os._exit``, memory) no longer aborts the
@@ -15,22 +16,29 @@ Configured in ``nbgrader_config.py`` so that every nbgrader command uses them:
 - :class:`HideHiddenTests` (feedback) removes hidden test code and tracebacks.
 - :class:`DropDuplicateIds` fixes nbgrader's DeduplicateIds, whose emptied metadata
   makes ``OverwriteCells.add_missing_cells`` crash on a notebook with duplicated cells.
+- :class:`FeedbackExporter` (feedback) is nbconvert's HTML exporter with the compiled
+  templates kept in memory, so a process writing many students' feedback compiles them once.
 """
 
 from __future__ import annotations
 
+import compileall
+import functools
 import re
+import uuid
 from pathlib import Path
 
+from jinja2 import BytecodeCache
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import DeadKernelError
+from nbconvert.exporters import HTMLExporter
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import DeduplicateIds, Execute, NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Bool, Integer, List, Unicode
 
-from . import sandbox
+from . import sandbox, zygote
 
 GUARD_INSTALL = "__import__('coursegrade.guard', fromlist=['install']).install(get_ipython())"
 GUARD_RESET = "__import__('coursegrade.guard', fromlist=['reset']).reset(get_ipython())"
@@ -49,10 +57,10 @@ class SandboxedKernelManager(AsyncKernelManager):
     keep = List(Unicode(), help="Paths under hidden folders that kernels need (read-only).").tag(config=True)
     memory_bytes = Integer(4 * 2**30, help="Address-space limit of a kernel, bytes.").tag(config=True)
 
-    def format_kernel_cmd(self, extra_arguments=None):
-        cmd = super().format_kernel_cmd(extra_arguments)
+    def sandbox_settings(self) -> dict | None:
+        """What the kernel's sandbox hides and keeps (see :func:`coursegrade.sandbox.plan`); None when disabled."""
         if not self.enabled:
-            return cmd
+            return None
         if not self.course_root:
             raise ValueError("SandboxedKernelManager.course_root must be set when the sandbox is enabled")
         if not sandbox.available():
@@ -62,14 +70,36 @@ class SandboxedKernelManager(AsyncKernelManager):
                 "then read the course files)."
             )
         keep = [Path(p) for p in self.keep] + _package_paths()
-        return sandbox.wrap(cmd, Path(self.course_root), keep, self.memory_bytes)
+        return sandbox.plan(Path(self.course_root), keep, self.memory_bytes)
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        cmd = super().format_kernel_cmd(extra_arguments)
+        if zygote.address():  # a forked kernel enters the sandbox itself (ForkedProvisioner)
+            return cmd
+        settings = self.sandbox_settings()
+        return cmd if settings is None else sandbox.wrap(cmd, settings)
+
+    async def _async_pre_start_kernel(self, **kw):
+        if self.provisioner is None and zygote.address():
+            self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
+            self.provisioner = zygote.ForkedProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec,
+                                                        parent=self)
+        return await super()._async_pre_start_kernel(**kw)
 
 
+@functools.cache
 def _package_paths() -> list[Path]:
-    """Where ``roofline`` and ``coursegrade`` are imported from (src/ for an editable install)."""
+    """Where ``roofline`` and ``coursegrade`` are imported from (src/ for an editable install).
+
+    Their bytecode is compiled here, once per process: kernels see these folders
+    read-only, and would otherwise compile the package each time a test re-imports it.
+    """
     import roofline
 
-    return [Path(roofline.__file__).parent.parent, Path(__file__).parent.parent]
+    packages = [Path(roofline.__file__).parent, Path(__file__).parent]
+    for package in packages:
+        compileall.compile_dir(package, quiet=2)
+    return [package.parent for package in packages]
 
 
 class GuardedExecute(Execute):
@@ -169,3 +199,28 @@ class HideHiddenTests(NbGraderPreprocessor):
                 if output.output_type == "error":
                     output.traceback = [f"{output.ename}: {output.evalue}"]
         return cell, resources
+
+
+class _TemplateCache(BytecodeCache):
+    """Compiled Jinja templates kept in memory for the life of the process."""
+
+    def __init__(self):
+        self.compiled = {}
+
+    def load_bytecode(self, bucket):
+        if bucket.key in self.compiled:
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket):
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+class FeedbackExporter(HTMLExporter):
+    """HTMLExporter whose templates are compiled once per process, not once per student."""
+
+    templates = _TemplateCache()
+
+    def _create_environment(self):
+        environment = super()._create_environment()
+        environment.bytecode_cache = self.templates
+        return environment

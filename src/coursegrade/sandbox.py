@@ -13,11 +13,15 @@ runtime files), binds back read-only the paths the kernel needs (the virtual
 environment, the Python installation, the ``roofline`` package), caps the
 address space, drops to an unprivileged user when started as root (so it cannot
 undo the mounts), and runs the kernel in an empty private folder.
+
+A kernel forked by :mod:`coursegrade.zygote` gets the same isolation without
+the wrapper processes: :func:`unshare_mounts` then :func:`isolate`, in the child.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import functools
 import os
 import resource
@@ -47,28 +51,60 @@ def namespace_prefix() -> list[str]:
     return args + ["--"]
 
 
-def wrap(kernel_cmd: list[str], hide: Path, keep: list[Path], memory_bytes: int) -> list[str]:
-    """The full command that starts ``kernel_cmd`` inside the sandbox.
+def plan(hide: Path, keep: list[Path], memory_bytes: int) -> dict:
+    """What to hide and keep, whom to run as and the memory cap, for a kernel that must not see ``hide``.
 
     Besides ``hide``, the user's home and the temporary folder are hidden; besides
     ``keep``, the Python installation the kernel runs on stays visible (read-only).
     """
-    args = [sys.executable, "-m", "coursegrade.sandbox", "--memory", str(memory_bytes)]
-    for path in (hide, Path.home(), Path(tempfile.gettempdir())):
-        args += ["--hide", str(path)]
-    for path in (*keep, Path(sys.prefix), Path(sys.base_prefix)):
-        args += ["--keep", str(path)]
-    if os.geteuid() == 0:
-        args += ["--uid", str(NOBODY)]
+    return {"hide": [str(p) for p in (hide, Path.home(), Path(tempfile.gettempdir()))],
+            "keep": [str(p) for p in (*keep, Path(sys.prefix), Path(sys.base_prefix))],
+            "uid": NOBODY if os.geteuid() == 0 else None,
+            "memory_bytes": memory_bytes}
+
+
+def wrap(kernel_cmd: list[str], settings: dict) -> list[str]:
+    """The full command that starts ``kernel_cmd`` inside the sandbox described by :func:`plan`."""
+    args = [sys.executable, "-m", "coursegrade.sandbox", "--memory", str(settings["memory_bytes"])]
+    args += [arg for path in settings["hide"] for arg in ("--hide", path)]
+    args += [arg for path in settings["keep"] for arg in ("--keep", path)]
+    if settings["uid"] is not None:
+        args += ["--uid", str(settings["uid"])]
     return namespace_prefix() + args + ["--"] + kernel_cmd
+
+
+_CLONE_NEWNS, _CLONE_NEWUSER = 0x00020000, 0x10000000
+
+
+def unshare_mounts() -> None:
+    """Move this single-threaded process into its own mount namespace, as ``unshare --mount`` does.
+
+    When not root, a user namespace mapping the caller to root comes with it
+    (``unshare --user --map-root-user``), so that ``mount`` is allowed inside.
+    """
+    uid, gid = os.getuid(), os.getgid()
+    flags = _CLONE_NEWNS if os.geteuid() == 0 else _CLONE_NEWNS | _CLONE_NEWUSER
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(flags) != 0:
+        raise OSError(ctypes.get_errno(), "unshare failed: " + os.strerror(ctypes.get_errno()))
+    if flags & _CLONE_NEWUSER:
+        Path("/proc/self/setgroups").write_text("deny")
+        Path("/proc/self/uid_map").write_text(f"0 {uid} 1")
+        Path("/proc/self/gid_map").write_text(f"0 {gid} 1")
 
 
 def _mount(*args: str) -> None:
     subprocess.run(["mount", *args], check=True)
 
 
-def _enter(hide: list[Path], keep: list[Path], uid: int | None, memory_bytes: int, cmd: list[str]) -> None:
-    """Inside the new mount namespace: hide, bind back, drop privileges, exec ``cmd``."""
+def isolate(settings: dict, cmd: list[str]) -> list[str]:
+    """Inside a new mount namespace: hide, bind back, cap memory, drop privileges.
+
+    Leaves the process in an empty private working folder and returns ``cmd``
+    with its connection file (``-f PATH``) copied there, since its folder may be hidden.
+    """
+    hide, keep = [Path(p) for p in settings["hide"]], [Path(p) for p in settings["keep"]]
+    uid = settings["uid"]
     _mount("--make-rprivate", "/")
     cmd = list(cmd)
     connection = None
@@ -77,7 +113,8 @@ def _enter(hide: list[Path], keep: list[Path], uid: int | None, memory_bytes: in
         connection_text = connection.read_bytes()
     staging = Path(tempfile.mkdtemp(prefix="sandbox-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
     kept, links = [], []  # (holder, real path); (symlink, its target)
-    for i, path in enumerate(p for p in keep if p.exists()):
+    unique = {p.resolve(): p for p in keep if p.exists()}.values()  # one mount per real folder
+    for i, path in enumerate(unique):
         if path.is_symlink():
             links.append((path, Path(os.readlink(path))))
         holder = staging / str(i)
@@ -107,13 +144,13 @@ def _enter(hide: list[Path], keep: list[Path], uid: int | None, memory_bytes: in
         for path in [workdir, *workdir.iterdir()]:
             os.chown(path, uid, uid)
     os.chdir(workdir)
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    resource.setrlimit(resource.RLIMIT_AS, (settings["memory_bytes"], settings["memory_bytes"]))
     if uid is not None:
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)
     os.environ["HOME"] = str(workdir)
-    os.execvp(cmd[0], cmd)
+    return cmd
 
 
 def main(argv=None) -> None:
@@ -127,7 +164,9 @@ def main(argv=None) -> None:
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if not cmd:
         parser.error("a command to run is required after --")
-    _enter(args.hide, args.keep, args.uid, args.memory, cmd)
+    settings = {"hide": args.hide, "keep": args.keep, "uid": args.uid, "memory_bytes": args.memory}
+    cmd = isolate(settings, cmd)
+    os.execvp(cmd[0], cmd)
 
 
 if __name__ == "__main__":

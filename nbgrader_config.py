@@ -5,7 +5,6 @@ import os
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import (
     AssignLatePenalties,
-    CheckCellMetadata,
     ClearOutput,
     GetGrades,
     IgnorePattern,
@@ -16,6 +15,7 @@ from nbgrader.preprocessors import (
 )
 
 from coursegrade.preprocessors import (
+    CheckCellMetadataOnce,
     DropDuplicateIds,
     FeedbackExporter,
     GuardedExecute,
@@ -48,13 +48,14 @@ c.Execute.timeout = 60
 # sandbox that hides this folder, test cells run in a restored kernel, a dead
 # kernel does not abort the notebook, and warnings in passing tests keep the points.
 # The cell metadata is checked once, before execution (which cannot change it);
-# nbgrader's default checks it again afterwards, at a cost of about 0.1 s per notebook.
+# nbgrader's default checks it again afterwards. Each distinct cell metadata is
+# checked once per grading process (CheckCellMetadataOnce).
 c.Autograde.sanitize_preprocessors = [
     ClearOutput,
     DropDuplicateIds,
     OverwriteKernelspec,
     OverwriteCells,
-    CheckCellMetadata,
+    CheckCellMetadataOnce,
 ]
 c.Autograde.autograde_preprocessors = [
     GuardedExecute,

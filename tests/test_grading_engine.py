@@ -239,3 +239,29 @@ def test_feedback_templates_are_compiled_once_per_process(monkeypatch):
     second, _ = FeedbackExporter().from_notebook_node(nb)  # ...a new exporter (the next student) reuses them
     assert compiled == []
     assert first == second == HTMLExporter().from_notebook_node(nb)[0]
+
+
+def test_cell_metadata_is_checked_once_per_distinct_cell_and_still_rejects_corruption(monkeypatch):
+    import jsonschema
+    from nbgrader.nbgraderformat import ValidationError
+
+    from coursegrade.preprocessors import CheckCellMetadataOnce, _RememberingMetadataValidator
+
+    monkeypatch.setattr(_RememberingMetadataValidator, "valid", set())  # as in a fresh worker
+    schema_checks = []
+    validate = jsonschema.validate
+    monkeypatch.setattr(jsonschema, "validate", lambda *args, **kw: schema_checks.append(1) or validate(*args, **kw))
+    check = CheckCellMetadataOnce()
+    check.preprocess(nbformat.read(SOLUTION, as_version=4), {})
+    assert schema_checks  # the first student's copy is checked cell by cell...
+    schema_checks.clear()
+    check.preprocess(_solution_with(q1_answer="int8_critical_batch = 1.0"), {})
+    assert schema_checks == []  # ...the next one's cells are known valid
+    corrupted = nbformat.read(SOLUTION, as_version=4)
+    _cell(corrupted, "q1_test").metadata.nbgrader["points"] = "many"
+    with pytest.raises(ValidationError):
+        check.preprocess(corrupted, {})
+    duplicated = nbformat.read(SOLUTION, as_version=4)
+    duplicated.cells.append(nbformat.from_dict(json.loads(json.dumps(_cell(duplicated, "q1_test")))))
+    with pytest.raises(ValidationError):  # two cells with one grade id
+        check.preprocess(duplicated, {})

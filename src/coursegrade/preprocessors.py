@@ -16,6 +16,8 @@ Configured in ``nbgrader_config.py`` so that every nbgrader command uses them:
 - :class:`HideHiddenTests` (feedback) removes hidden test code and tracebacks.
 - :class:`DropDuplicateIds` fixes nbgrader's DeduplicateIds, whose emptied metadata
   makes ``OverwriteCells.add_missing_cells`` crash on a notebook with duplicated cells.
+- :class:`CheckCellMetadataOnce` is nbgrader's CheckCellMetadata remembering which cell
+  metadata it already found valid, instead of re-checking the JSON schema for every cell.
 - :class:`FeedbackExporter` (feedback) is nbconvert's HTML exporter with the compiled
   templates kept in memory, so a process writing many students' feedback compiles them once.
 """
@@ -24,7 +26,9 @@ from __future__ import annotations
 
 import compileall
 import functools
+import json
 import re
+import traceback
 import uuid
 from pathlib import Path
 
@@ -34,7 +38,8 @@ from jupyter_core.utils import run_sync
 from nbclient.exceptions import DeadKernelError
 from nbconvert.exporters import HTMLExporter
 from nbformat.v4 import new_output
-from nbgrader.preprocessors import DeduplicateIds, Execute, NbGraderPreprocessor
+from nbgrader.nbgraderformat import MetadataValidator, ValidationError
+from nbgrader.preprocessors import CheckCellMetadata, DeduplicateIds, Execute, NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Bool, Integer, List, Unicode
 
@@ -165,6 +170,35 @@ class DropDuplicateIds(DeduplicateIds):
         if cell.metadata.get("nbgrader") == {}:
             del cell.metadata["nbgrader"]
         return cell, resources
+
+
+class _RememberingMetadataValidator(MetadataValidator):
+    """nbgrader's cell-metadata validator, skipping cells it already found valid in this process.
+
+    Validity depends only on the cell's type and nbgrader metadata, which are the same in
+    nearly every student's copy; nbgrader re-checks its JSON schema for every cell, which
+    costs about as much as the rest of a notebook's sanitising.
+    """
+
+    valid = set()  # (cell type, nbgrader metadata as JSON) found valid
+
+    def validate_cell(self, cell):
+        key = (cell.cell_type, json.dumps(cell.metadata.get("nbgrader"), sort_keys=True))
+        if key not in self.valid:
+            super().validate_cell(cell)
+            self.valid.add(key)
+
+
+class CheckCellMetadataOnce(CheckCellMetadata):
+    """nbgrader's CheckCellMetadata, validating each distinct cell metadata once per process."""
+
+    def preprocess(self, nb, resources):
+        try:
+            _RememberingMetadataValidator().validate_nb(nb)
+        except ValidationError:
+            self.log.error(traceback.format_exc())
+            raise ValidationError("Notebook failed to validate; the nbgrader metadata may be corrupted.")
+        return nb, resources
 
 
 class WarningsKeepMarks(NbGraderPreprocessor):

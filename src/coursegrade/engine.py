@@ -319,7 +319,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m coursegrade", description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="course folder (default: here)")
     parser.add_argument("--assignment", action="append", help="assignment id (repeatable; default: all)")
-    # Each grader waits on its kernel about half the time, so two per core keep the cores busy.
+    # Each grader waits on its kernel part of the time, so two per core keep the cores busy.
     parser.add_argument("--jobs", type=int, default=2 * os.cpu_count(), help="parallel graders (default: twice the cores)")
     parser.add_argument("--force", action="store_true", help="re-grade submissions that have not changed")
     parser.add_argument("--lms", type=Path, help="a zip or folder of files named by student, for zip_collect")

@@ -42,7 +42,7 @@ from . import sandbox
 
 ADDRESS_ENV = "COURSEGRADE_ZYGOTE"
 _PR_SET_PDEATHSIG = 1
-# What an IPython kernel imports while it starts (found with `python -X importtime`).
+# What an IPython kernel imports while it starts (sys.modules before and after IPKernelApp.initialize).
 KERNEL_MODULES = ("IPython", "IPython.core.completerlib", "IPython.core.debugger", "IPython.extensions.storemagic",
                   "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger",
                   "tornado.platform.asyncio", "psutil", "sqlite3")
@@ -119,9 +119,8 @@ class ForkedKernel:
         """The child has exited: read its exit status, which the zygote sends once it has reaped it."""
         self._socket.settimeout(10)
         data = b""
-        with contextlib.suppress(OSError):
-            while chunk := self._socket.recv(4096):
-                data += chunk
+        with contextlib.suppress(OSError):  # timed out or reset: the status is lost
+            data = _read_all(self._socket)
         self.returncode = json.loads(data)["exit"] if data else -signal.SIGKILL  # zygote gone: status unknown
         self._socket.close()
         os.close(self._pidfd)

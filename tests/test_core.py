@@ -72,3 +72,16 @@ def test_bound_by():
 def test_bad_input_names_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_package_names_load_on_first_use():
+    import subprocess
+    import sys
+
+    code = ("import sys, roofline\n"
+            "print(sorted(m for m in sys.modules if m.startswith('roofline.')))\n"
+            "assert all(getattr(roofline, name) is not None for name in roofline.__all__)\n"
+            "assert roofline.hardware.CHIPS is roofline.CHIPS and 'ridge_intensity' in dir(roofline)\n"
+            "try:\n    roofline.no_such_name\nexcept AttributeError as error:\n    print(error)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["[]", "module 'roofline' has no attribute 'no_such_name'"]

@@ -52,9 +52,9 @@ def run(cmd, cwd) -> float:
     return time.perf_counter() - start
 
 
-def scores_from(path: Path) -> dict:
+def rows_from(path: Path) -> dict:
     with open(path) as f:
-        return {row["student_id"]: float(row["score"]) for row in csv.DictReader(f)}
+        return {row["student_id"]: row for row in csv.DictReader(f)}
 
 
 def main() -> None:
@@ -71,7 +71,9 @@ def main() -> None:
         t_feedback = run([str(BIN / "nbgrader"), "generate_feedback", PS], stock)
         run([str(BIN / "nbgrader"), "export", "--to", "grades.csv"], stock)
         t_ours = run([sys.executable, "-m", "coursegrade", "--assignment", PS], ours)
-        stock_scores, our_scores = scores_from(stock / "grades.csv"), scores_from(ours / "grades.csv")
+        our_rows = rows_from(ours / "grades.csv")
+        stock_scores = {s: float(row["score"]) for s, row in rows_from(stock / "grades.csv").items()}
+        our_scores = {s: float(row["score"]) for s, row in our_rows.items()}
     differ = sorted(s for s in stock_scores.keys() | our_scores.keys() if stock_scores.get(s) != our_scores.get(s))
     print(f"submissions: {args.n}, cores: {os.cpu_count()}")
     print(f"stock nbgrader autograde (sequential):       {t_stock:7.1f} s")
@@ -79,7 +81,9 @@ def main() -> None:
     print(f"make grade (autograde + feedback, parallel): {t_ours:7.1f} s")
     print(f"identical scores: {'yes' if not differ else 'NO'}")
     for student in differ:
-        print(f"  {student}: stock {stock_scores.get(student)}, make grade {our_scores.get(student)}")
+        ours_row = our_rows.get(student, {})
+        print(f"  {student}: stock {stock_scores.get(student)}, make grade {our_scores.get(student)} "
+              f"({ours_row.get('status')}: {ours_row.get('reason')})")
     print(f"same work (stock autograde + generate_feedback vs make grade): {(t_stock + t_feedback) / t_ours:.1f}x")
     print(f"grading speed-up: {t_stock / t_ours:.1f}x")
     if differ:

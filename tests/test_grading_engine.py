@@ -2,6 +2,8 @@
 
 import csv
 import json
+import os
+import re
 import zipfile
 
 import nbformat
@@ -169,6 +171,15 @@ def test_student_code_cannot_see_the_course(parallel):
     assert "FOUND []" in printed
 
 
+def test_an_error_in_an_answer_shows_the_failing_line_in_a_plain_traceback(parallel):
+    root, _, _ = parallel
+    nb = nbformat.read(root / "autograded" / "untouched" / PS / f"{PS}.ipynb", as_version=4)
+    error = next(o for o in _cell(nb, "q1_answer").outputs if o.output_type == "error")
+    text = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error.traceback))  # without colours
+    assert "raise NotImplementedError()" in text and "NotImplementedError" in text
+    assert "---->" not in text  # IPython's default (Context) points at the line among its neighbours
+
+
 def test_delegation_is_explained_in_the_feedback(parallel):
     root, _, _ = parallel
     page = (root / "feedback" / "uses_roofline" / PS / f"{PS}.html").read_text()
@@ -219,6 +230,25 @@ def test_lms_zip_is_collected_and_graded(tmp_path):
         z.writestr(f"yan_{PS}.ipynb", nbformat.writes(nbformat.read(RELEASE, as_version=4)))
     rows, _ = _grade(root, "--lms", str(download))
     assert float(rows["zoe"]["score"]) == 24 and float(rows["yan"]["score"]) == 0
+
+
+def test_gradebooks_in_a_worker_share_one_engine(tmp_path, monkeypatch):
+    import nbgrader.api
+
+    from coursegrade import engine
+
+    monkeypatch.setattr(nbgrader.api, "create_engine", nbgrader.api.create_engine)  # put back after the test
+    monkeypatch.setenv("PATH", f"{BIN}:{os.environ['PATH']}")  # a new gradebook runs alembic
+    engine._start_worker()
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with nbgrader.api.Gradebook(url) as outer:
+        outer.add_student("ada")
+        with nbgrader.api.Gradebook(url) as inner:  # nbgrader opens them inside one another
+            assert inner.engine is outer.engine  # so SQL compiled for one is reused by the next
+            assert inner.find_student("ada").id == "ada"
+        outer.add_student("bob")  # closing the inner one left the outer one working
+    with nbgrader.api.Gradebook(url) as later:
+        assert {s.id for s in later.students} == {"ada", "bob"}
 
 
 def test_feedback_templates_are_compiled_once_per_process(monkeypatch):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import functools
 import multiprocessing
 import os
 import shutil
@@ -133,6 +134,18 @@ def up_to_date(course: Course, assignment: str, student: str) -> bool:
 
 
 _COURSE: Course | None = None
+
+
+def _start_worker() -> None:
+    """In each grading worker: one SQLAlchemy engine per database URL, shared by nbgrader's Gradebooks.
+
+    nbgrader opens about ten Gradebooks per notebook, each on a new engine whose cache of
+    compiled SQL starts empty, so every query was compiled again; a shared engine keeps that
+    cache (a Gradebook's ``close`` still closes its connections: ``Engine.dispose``).
+    """
+    import nbgrader.api
+
+    nbgrader.api.create_engine = functools.cache(nbgrader.api.create_engine)
 
 
 def _grade_one(job):
@@ -269,7 +282,7 @@ def grade(course: Course, assignments: list[str], jobs: int, force: bool, csv_pa
                 assignment, force=True, create=True)
             if not result["success"]:
                 raise RuntimeError(f"could not register {assignment} in the gradebook:\n{result['log']}")
-        with multiprocessing.get_context("fork").Pool(processes=max(1, jobs)) as pool:
+        with multiprocessing.get_context("fork").Pool(processes=max(1, jobs), initializer=_start_worker) as pool:
             for done, (assignment, student, result, seconds) in enumerate(pool.imap_unordered(_grade_one, todo), 1):
                 row = by_key[(assignment, student)]
                 row.seconds = seconds

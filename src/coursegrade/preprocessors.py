@@ -41,7 +41,7 @@ from nbformat.v4 import new_output
 from nbgrader.nbgraderformat import MetadataValidator, ValidationError
 from nbgrader.preprocessors import CheckCellMetadata, DeduplicateIds, Execute, NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
-from traitlets import Bool, Integer, List, Unicode
+from traitlets import Bool, CaselessStrEnum, Integer, List, Unicode
 
 from . import sandbox, zygote
 
@@ -111,10 +111,16 @@ class GuardedExecute(Execute):
     """nbgrader's Execute, hardened against kernels that are tampered with or die."""
 
     kernel_manager_class = SandboxedKernelManager
+    traceback_mode = CaselessStrEnum(
+        ("Plain", "Context", "Verbose", "Minimal"), "Plain",
+        help="IPython's traceback mode (%xmode) in grading kernels. Plain quotes the failing line of each "
+             "frame; IPython's default, Context, also quotes and highlights the lines around it, which "
+             "costs several times the CPU on a notebook full of errors.").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.extra_arguments = [*self.extra_arguments, f"--IPKernelApp.exec_lines={GUARD_INSTALL}"]
+        self.extra_arguments = [*self.extra_arguments, f"--IPKernelApp.exec_lines={GUARD_INSTALL}",
+                                f"--InteractiveShell.xmode={self.traceback_mode}"]
 
     def preprocess(self, nb, resources=None, km=None):
         self._dead = False

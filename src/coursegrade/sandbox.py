@@ -84,17 +84,52 @@ def unshare_mounts() -> None:
     """
     uid, gid = os.getuid(), os.getgid()
     flags = _CLONE_NEWNS if os.geteuid() == 0 else _CLONE_NEWNS | _CLONE_NEWUSER
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(flags) != 0:
-        raise OSError(ctypes.get_errno(), "unshare failed: " + os.strerror(ctypes.get_errno()))
+    _check(_libc().unshare(flags), "unshare")
     if flags & _CLONE_NEWUSER:
         Path("/proc/self/setgroups").write_text("deny")
         Path("/proc/self/uid_map").write_text(f"0 {uid} 1")
         Path("/proc/self/gid_map").write_text(f"0 {gid} 1")
 
 
-def _mount(*args: str) -> None:
-    subprocess.run(["mount", *args], check=True)
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT = 1, 2, 4, 8, 32
+_MS_NOATIME, _MS_NODIRATIME, _MS_BIND, _MS_REC, _MS_PRIVATE, _MS_STRICTATIME = 1024, 2048, 4096, 16384, 1 << 18, 1 << 24
+
+
+@functools.cache
+def _libc():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    return libc
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def _mount(source: str | None, target: Path, fstype: str | None = None, flags: int = 0, data: str | None = None) -> None:
+    """mount(2), as the ``mount`` command would call it (no helper process)."""
+    source, fstype, data = (None if text is None else os.fsencode(text) for text in (source, fstype, data))
+    _check(_libc().mount(source, os.fsencode(str(target)), fstype, flags, data), f"mount {target}")
+
+
+def _remount_read_only(path: Path) -> None:
+    """Make the bind mount at ``path`` read-only, as ``mount -o remount,bind,ro`` does.
+
+    The mount's nosuid, nodev, noexec and access-time flags are passed on unchanged:
+    inside a user namespace the kernel refuses to clear them.
+    """
+    current = os.statvfs(path).f_flag
+    flags = _MS_REMOUNT | _MS_BIND | _MS_RDONLY
+    for statvfs_flag, mount_flag in ((os.ST_NOSUID, _MS_NOSUID), (os.ST_NODEV, _MS_NODEV), (os.ST_NOEXEC, _MS_NOEXEC),
+                                     (os.ST_NOATIME, _MS_NOATIME), (os.ST_NODIRATIME, _MS_NODIRATIME)):
+        if current & statvfs_flag:
+            flags |= mount_flag
+    if not current & (os.ST_NOATIME | os.ST_RELATIME):
+        flags |= _MS_STRICTATIME
+    _mount(None, path, flags=flags)
 
 
 def isolate(settings: dict, cmd: list[str]) -> list[str]:
@@ -105,7 +140,7 @@ def isolate(settings: dict, cmd: list[str]) -> list[str]:
     """
     hide, keep = [Path(p) for p in settings["hide"]], [Path(p) for p in settings["keep"]]
     uid = settings["uid"]
-    _mount("--make-rprivate", "/")
+    _mount(None, Path("/"), flags=_MS_REC | _MS_PRIVATE)
     cmd = list(cmd)
     connection = None
     if "-f" in cmd:  # read now: its folder may be hidden below
@@ -119,16 +154,16 @@ def isolate(settings: dict, cmd: list[str]) -> list[str]:
             links.append((path, Path(os.readlink(path))))
         holder = staging / str(i)
         holder.mkdir()
-        _mount("--bind", str(path.resolve()), str(holder))
+        _mount(str(path.resolve()), holder, flags=_MS_BIND)
         kept.append((holder, path.resolve()))
     for folder in sorted({p.resolve() for p in hide}, key=lambda p: len(p.parts)):
         if folder.is_dir():
-            _mount("-t", "tmpfs", "-o", "mode=755", "tmpfs", str(folder))
+            _mount("tmpfs", folder, "tmpfs", data="mode=755")
     for holder, real in kept:
         real.mkdir(parents=True, exist_ok=True)
-        _mount("--bind", str(holder), str(real))
-        _mount("-o", "remount,bind,ro", str(real))
-        subprocess.run(["umount", str(holder)], check=True)
+        _mount(str(holder), real, flags=_MS_BIND)
+        _remount_read_only(real)
+        _check(_libc().umount2(os.fsencode(str(holder)), 0), f"umount {holder}")
         holder.rmdir()
     staging.rmdir()
     for link, target in links:

@@ -232,12 +232,16 @@ def test_lms_zip_is_collected_and_graded(tmp_path):
     assert float(rows["zoe"]["score"]) == 24 and float(rows["yan"]["score"]) == 0
 
 
-def test_gradebooks_in_a_worker_share_one_engine(tmp_path, monkeypatch):
+def test_gradebooks_in_a_worker_share_one_engine_and_check_the_tables_once(tmp_path, monkeypatch):
     import nbgrader.api
 
     from coursegrade import engine
 
-    monkeypatch.setattr(nbgrader.api, "create_engine", nbgrader.api.create_engine)  # put back after the test
+    metadata = nbgrader.api.Base.metadata
+    table_checks = []
+    create_all = metadata.create_all
+    monkeypatch.setattr(nbgrader.api, "create_engine", nbgrader.api.create_engine)  # both put back after the test
+    monkeypatch.setattr(metadata, "create_all", lambda **kw: table_checks.append(1) or create_all(**kw))
     monkeypatch.setenv("PATH", f"{BIN}:{os.environ['PATH']}")  # a new gradebook runs alembic
     engine._start_worker()
     url = f"sqlite:///{tmp_path / 'gradebook.db'}"
@@ -249,11 +253,11 @@ def test_gradebooks_in_a_worker_share_one_engine(tmp_path, monkeypatch):
         outer.add_student("bob")  # closing the inner one left the outer one working
     with nbgrader.api.Gradebook(url) as later:
         assert {s.id for s in later.students} == {"ada", "bob"}
+    assert len(table_checks) == 1
 
 
 def test_feedback_templates_are_compiled_once_per_process(monkeypatch):
     import jinja2
-    from nbconvert.exporters import HTMLExporter
 
     from coursegrade.preprocessors import FeedbackExporter
 
@@ -268,7 +272,40 @@ def test_feedback_templates_are_compiled_once_per_process(monkeypatch):
     compiled.clear()
     second, _ = FeedbackExporter().from_notebook_node(nb)  # ...a new exporter (the next student) reuses them
     assert compiled == []
-    assert first == second == HTMLExporter().from_notebook_node(nb)[0]
+    assert first == second
+
+
+PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>'
+
+
+def _notebook_with_images_and_html():
+    """Outputs and markdown of the kinds a feedback page shows: images with and without alt text, raw HTML."""
+    new = nbformat.v4
+    outputs = [new.new_output("display_data", data={"image/png": PNG, "text/plain": "<Figure>"}),
+               new.new_output("display_data", data={"image/svg+xml": SVG}),
+               new.new_output("display_data", data={"text/html": (
+                   '<div class="jp-OutputArea-output mine">a div like nbconvert\'s</div>'
+                   '<img src="inline.png" alt="described">')}),
+               new.new_output("stream", name="stdout", text="printed\n")]
+    return new.new_notebook(cells=[
+        new.new_markdown_cell("A plot ![the roofline](roofline.png) and a bare <img src='bare.png'> tag."),
+        new.new_code_cell("show()", outputs=outputs, execution_count=1)])
+
+
+def test_feedback_pages_are_nbconverts_html_pages_without_its_soup_pass():
+    from bs4 import BeautifulSoup
+    from nbconvert.exporters import HTMLExporter
+
+    from coursegrade.preprocessors import FeedbackExporter
+
+    for nb in (nbformat.read(SOLUTION, as_version=4), nbformat.read(RELEASE, as_version=4),
+               _notebook_with_images_and_html()):
+        page, _ = FeedbackExporter().from_notebook_node(nb)
+        reference, _ = HTMLExporter().from_notebook_node(nb)  # parsed and written out by BeautifulSoup
+        assert str(BeautifulSoup(page, features="html.parser")) == reference
+    assert page.count("No description has been provided for this image") == 3  # png, svg, bare <img>
+    assert page.count('tabindex="0"') == 7  # two cell inputs, four outputs, and the div in the HTML output
 
 
 def test_cell_metadata_is_checked_once_per_distinct_cell_and_still_rejects_corruption(monkeypatch):

@@ -141,11 +141,14 @@ def _start_worker() -> None:
 
     nbgrader opens about ten Gradebooks per notebook, each on a new engine whose cache of
     compiled SQL starts empty, so every query was compiled again; a shared engine keeps that
-    cache (a Gradebook's ``close`` still closes its connections: ``Engine.dispose``).
+    cache (a Gradebook's ``close`` still closes its connections: ``Engine.dispose``). Each
+    Gradebook also checks that every table exists; on a shared engine, the first check is enough.
     """
     import nbgrader.api
 
     nbgrader.api.create_engine = functools.cache(nbgrader.api.create_engine)
+    metadata = nbgrader.api.Base.metadata
+    metadata.create_all = functools.cache(metadata.create_all)  # called as create_all(bind=engine)
 
 
 def _grade_one(job):

@@ -85,6 +85,12 @@ def test_a_forked_kernel_can_be_interrupted_and_shut_down(tmp_path):
         asyncio.run(scenario())
 
 
+def test_a_zygote_started_early_and_never_used_stops_cleanly():
+    unused = zygote.Zygote()  # as when the configuration turns the zygote off, or names no known assignment
+    unused.stop()
+    assert unused.process.returncode is not None and not os.path.exists(unused.folder)
+
+
 def test_any_other_kernel_command_is_forked_then_executed():
     with zygote.running([]):
         kernel = zygote.ForkedKernel(os.environ[zygote.ADDRESS_ENV], [sys.executable, "-c", "raise SystemExit(5)"],

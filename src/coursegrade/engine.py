@@ -260,24 +260,33 @@ def summary(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def grade(course: Course, assignments: list[str], jobs: int, force: bool, csv_path: Path) -> list[Row]:
-    """Grade every submission of ``assignments``; return one row per student and assignment."""
+def grade(course: Course, assignments: list[str], jobs: int, force: bool, csv_path: Path,
+          kernel_zygote: zygote.Zygote | None = None) -> list[Row]:
+    """Grade every submission of ``assignments``; return one row per student and assignment.
+
+    Kernels are forked from ``kernel_zygote`` (one is started if not given) unless
+    ``c.KernelZygote.enabled`` is False.
+    """
     global _COURSE
     _COURSE = course
-    rows, todo = [], []
-    for assignment in assignments:
-        expected = course.notebooks(assignment)
-        for student in course.students():
-            row = triage(course, assignment, student, expected)
-            if row is None:
-                row = Row(assignment, student)
-                if force or not up_to_date(course, assignment, student):
-                    todo.append((assignment, student))
-            rows.append(row)
-    by_key = {(r.assignment, r.student): r for r in rows}
     settings = zygote.KernelZygote(config=course.config)
-    # started first: the zygote imports its modules while nbgrader is imported and the assignments registered
-    with zygote.running(settings.preload) if settings.enabled and todo else contextlib.nullcontext():
+    with contextlib.ExitStack() as stack:
+        if settings.enabled:  # first: the zygote imports its modules while the submissions are read
+            if kernel_zygote is None:
+                kernel_zygote = zygote.Zygote()
+                stack.callback(kernel_zygote.stop)
+            stack.enter_context(kernel_zygote.serving(settings.preload))
+        rows, todo = [], []
+        for assignment in assignments:
+            expected = course.notebooks(assignment)
+            for student in course.students():
+                row = triage(course, assignment, student, expected)
+                if row is None:
+                    row = Row(assignment, student)
+                    if force or not up_to_date(course, assignment, student):
+                        todo.append((assignment, student))
+                rows.append(row)
+        by_key = {(r.assignment, r.student): r for r in rows}
         import nbgrader.apps  # noqa: F401 - imported once here, inherited by forked workers
 
         for assignment in assignments:  # registers the assignment and its cells in the gradebook
@@ -345,18 +354,22 @@ def main(argv=None) -> int:
         parser.error(f"--jobs must be >= 1; got {args.jobs}")
     # nbgrader runs `alembic` from its own environment
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    course = Course(args.root)
-    assignments = args.assignment or course.assignments()
-    unknown = sorted(set(assignments) - set(course.assignments()))
-    if unknown:
-        parser.error(f"--assignment must be one of {course.assignments()}; got {unknown}")
-    if args.lms:
-        from .lms import collect
+    kernel_zygote = zygote.Zygote()  # imports the kernel's modules while the course is read
+    try:
+        course = Course(args.root)
+        assignments = args.assignment or course.assignments()
+        unknown = sorted(set(assignments) - set(course.assignments()))
+        if unknown:
+            parser.error(f"--assignment must be one of {course.assignments()}; got {unknown}")
+        if args.lms:
+            from .lms import collect
 
-        for assignment in assignments:
-            collect(course, assignment, args.lms)
-    start = time.perf_counter()
-    rows = grade(course, assignments, args.jobs, args.force, course.root / args.csv)
+            for assignment in assignments:
+                collect(course, assignment, args.lms)
+        start = time.perf_counter()
+        rows = grade(course, assignments, args.jobs, args.force, course.root / args.csv, kernel_zygote)
+    finally:
+        kernel_zygote.stop()
     print(summary(rows))
     print(f"{len(rows)} rows written to {args.csv} in {time.perf_counter() - start:.1f} s; feedback in "
           f"{course.feedback.relative_to(course.root)}/")

@@ -7,6 +7,10 @@ each notebook's kernel is then a fork of it, which applies the sandbox
 (:func:`coursegrade.sandbox.isolate`) and starts the kernel app. A child holds
 only the zygote's memory: those modules, and its own request.
 
+The zygote is started first thing and imports IPython's modules while the grader reads
+the course; the grader then writes the other modules to preload (``c.KernelZygote.preload``)
+to its stdin, as a JSON list.
+
 Protocol, over a Unix socket in a private (0700) folder of the temporary folder,
 which sandboxed kernels cannot see: the client sends one JSON request
 ``{"cmd": [...], "env": {...}, "cwd": ..., "sandbox": settings or null}`` and gets
@@ -60,26 +64,51 @@ def address() -> str | None:
     return os.environ.get(ADDRESS_ENV) or None
 
 
+class Zygote:
+    """A zygote process, started at once so that it imports the kernel's modules while its
+    caller gets ready; :meth:`serving` then names the other modules and puts it to use."""
+
+    def __init__(self):
+        self.folder = tempfile.mkdtemp(prefix="coursegrade-zygote-")  # 0700, under the folder the sandbox hides
+        self.path = os.path.join(self.folder, "socket")
+        self.process = subprocess.Popen([sys.executable, "-m", "coursegrade.zygote", self.path], stdin=subprocess.PIPE)
+
+    @contextlib.contextmanager
+    def serving(self, preload: list[str]):
+        """Have the zygote import ``preload`` too, then yield its process; kernel managers in
+        this process and its forks use it until the block ends."""
+        with contextlib.suppress(BrokenPipeError):  # it died: reported below
+            self.process.stdin.write(json.dumps(preload).encode())
+            self.process.stdin.close()
+        deadline = time.monotonic() + 30
+        while not os.path.exists(self.path):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the kernel zygote did not start (exit status {self.process.poll()})")
+            time.sleep(0.01)
+        os.environ[ADDRESS_ENV] = self.path
+        try:
+            yield self.process
+        finally:
+            os.environ.pop(ADDRESS_ENV, None)
+
+    def stop(self) -> None:
+        """End the zygote (and so its kernels) and remove its folder."""
+        self.process.terminate()
+        self.process.wait()
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def running(preload: list[str]):
-    """Start a zygote importing ``preload`` and yield its process; kernel managers in this
-    process and its forks use it until the block ends."""
-    folder = tempfile.mkdtemp(prefix="coursegrade-zygote-")  # 0700, under the folder the sandbox hides
-    path = os.path.join(folder, "socket")
-    server = subprocess.Popen([sys.executable, "-m", "coursegrade.zygote", path, *preload], stdin=subprocess.DEVNULL)
+    """Start a zygote importing ``preload`` and yield its process (see :meth:`Zygote.serving`)."""
+    zygote = Zygote()
     try:
-        deadline = time.monotonic() + 30
-        while not os.path.exists(path):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the kernel zygote did not start (exit status {server.poll()})")
-            time.sleep(0.01)
-        os.environ[ADDRESS_ENV] = path
-        yield server
+        with zygote.serving(preload) as process:
+            yield process
     finally:
-        os.environ.pop(ADDRESS_ENV, None)
-        server.terminate()
-        server.wait()
-        shutil.rmtree(folder, ignore_errors=True)
+        zygote.stop()
 
 
 class ForkedKernel:
@@ -150,8 +179,9 @@ class ForkedProvisioner(LocalProvisioner):
         return self.connection_info
 
 
-def serve(path: str, preload: list[str]) -> None:
-    """The zygote: listen on ``path``, import the modules, fork one kernel per request.
+def serve(path: str) -> None:
+    """The zygote: listen on ``path``, import the kernel's modules and those named on stdin
+    (a JSON list), fork one kernel per request.
 
     It ends with the grader that started it (SIGTERM when its parent dies), and its
     kernels end with it.
@@ -163,11 +193,8 @@ def serve(path: str, preload: list[str]) -> None:
     listener.bind(path + ".tmp")
     listener.listen(64)
     os.rename(path + ".tmp", path)  # clients may connect now; they wait while the modules load
-    for name in (*KERNEL_MODULES, *preload):
-        try:
-            importlib.import_module(name)
-        except ImportError as error:  # the kernel imports it itself, or fails the same way
-            print(f"coursegrade.zygote: cannot preload {name}: {error}", file=sys.stderr)
+    _import(KERNEL_MODULES)
+    _import(json.loads(sys.stdin.read() or "[]"))  # sent once the grader has read its configuration
     gc.freeze()  # children's collections skip these objects (less CPU, fewer copied pages)
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
@@ -198,6 +225,14 @@ def serve(path: str, preload: list[str]) -> None:
         socket.send_fds(connection, [json.dumps({"pid": pid}).encode()], [pidfd])
         os.close(pidfd)
         children[pid] = connection
+
+
+def _import(names) -> None:
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as error:  # the kernel imports it itself, or fails the same way
+            print(f"coursegrade.zygote: cannot preload {name}: {error}", file=sys.stderr)
 
 
 def _read_all(connection: socket.socket) -> bytes:
@@ -268,4 +303,4 @@ def _become_kernel(request: dict) -> None:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], sys.argv[2:])
+    serve(sys.argv[1])

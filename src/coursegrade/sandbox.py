@@ -74,23 +74,6 @@ def wrap(kernel_cmd: list[str], settings: dict) -> list[str]:
 
 
 _CLONE_NEWNS, _CLONE_NEWUSER = 0x00020000, 0x10000000
-
-
-def unshare_mounts() -> None:
-    """Move this single-threaded process into its own mount namespace, as ``unshare --mount`` does.
-
-    When not root, a user namespace mapping the caller to root comes with it
-    (``unshare --user --map-root-user``), so that ``mount`` is allowed inside.
-    """
-    uid, gid = os.getuid(), os.getgid()
-    flags = _CLONE_NEWNS if os.geteuid() == 0 else _CLONE_NEWNS | _CLONE_NEWUSER
-    _check(_libc().unshare(flags), "unshare")
-    if flags & _CLONE_NEWUSER:
-        Path("/proc/self/setgroups").write_text("deny")
-        Path("/proc/self/uid_map").write_text(f"0 {uid} 1")
-        Path("/proc/self/gid_map").write_text(f"0 {gid} 1")
-
-
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT = 1, 2, 4, 8, 32
 _MS_NOATIME, _MS_NODIRATIME, _MS_BIND, _MS_REC, _MS_PRIVATE, _MS_STRICTATIME = 1024, 2048, 4096, 16384, 1 << 18, 1 << 24
 
@@ -107,6 +90,21 @@ def _check(result: int, what: str) -> None:
     if result != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def unshare_mounts() -> None:
+    """Move this single-threaded process into its own mount namespace, as ``unshare --mount`` does.
+
+    When not root, a user namespace mapping the caller to root comes with it
+    (``unshare --user --map-root-user``), so that ``mount`` is allowed inside.
+    """
+    uid, gid = os.getuid(), os.getgid()
+    flags = _CLONE_NEWNS if os.geteuid() == 0 else _CLONE_NEWNS | _CLONE_NEWUSER
+    _check(_libc().unshare(flags), "unshare")
+    if flags & _CLONE_NEWUSER:
+        Path("/proc/self/setgroups").write_text("deny")
+        Path("/proc/self/uid_map").write_text(f"0 {uid} 1")
+        Path("/proc/self/gid_map").write_text(f"0 {gid} 1")
 
 
 def _mount(source: str | None, target: Path, fstype: str | None = None, flags: int = 0, data: str | None = None) -> None:

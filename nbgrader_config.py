@@ -67,6 +67,9 @@ c.Autograde.autograde_preprocessors = [
     AssignLatePenalties,
     RecordGradingEvents,
 ]
+# nbconvert checks the whole notebook against its schema after every preprocessor (17
+# times per submission here); once, after the last one, still stops a broken notebook.
+c.Exporter.optimistic_validation = True
 # A deleted or edited test cell is put back from the gradebook and graded.
 c.OverwriteCells.add_missing_cells = True
 c.SandboxedKernelManager.course_root = root

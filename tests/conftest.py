@@ -12,7 +12,7 @@ BIN = Path(sys.executable).parent
 
 def run(cmd, cwd, timeout=600):
     """Run a command with the test environment's tools first on PATH; return the completed process."""
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYDEVD_DISABLE_FILE_VALIDATION="1")
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 

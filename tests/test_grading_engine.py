@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import re
+import warnings
 import zipfile
 
 import nbformat
@@ -127,7 +128,7 @@ def _grade(root, *args):
     result = run(["make", "grade", f"BIN={BIN}", "STAMP=", f"GRADE_ARGS={' '.join(args)}"], cwd=root)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     with open(root / "grades.csv") as f:
-        return {row["student_id"]: row for row in csv.DictReader(f) if row["assignment"] == PS}, result.stdout
+        return {row["student_id"]: row for row in csv.DictReader(f) if row["assignment"] == PS}, result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -201,12 +202,37 @@ def test_summary_is_printed(parallel):
     assert "score min 0" in out
 
 
+def test_the_terminal_shows_progress_and_summary_without_kernel_or_database_warnings(parallel):
+    _, _, out = parallel  # a first grading: every submission is new to the gradebook
+    assert "grading [" in out and "status counts:" in out
+    assert "warning" not in out.lower(), out  # kernels' "running over TCP" log, SQLAlchemy's autoflush notes
+
+
+def test_a_grader_failure_on_one_submission_becomes_that_students_error_row(parallel, monkeypatch):
+    from coursegrade import engine
+
+    root, rows, _ = parallel
+    monkeypatch.setattr(engine, "_COURSE", engine.Course(root))  # as in a worker
+
+    def unreadable_gradebook(course, rows):
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(engine, "_scores", unreadable_gradebook)
+    row = engine._grade_one((PS, "correct", engine._COURSE.notebooks(PS), False))  # a worker's job
+    assert (row.status, float(row.export["score"])) == ("error", 0.0)
+    assert "OSError: disk I/O error" in row.reason
+    others = [engine.Row(PS, s, r["status"], export=r) for s, r in rows.items() if s != "correct"]
+    text = engine.summary([row, *others])  # the run still ends with its summary
+    assert "error             1" in text and "(out of 24)" in text
+
+
 def test_sequential_grading_with_kernels_started_from_scratch_gives_the_same_scores(parallel, tmp_path_factory):
     _, rows, _ = parallel  # graded in parallel by kernels forked from the zygote
     root = _make_course(tmp_path_factory.mktemp("sequential"), zygote=False)
-    sequential, _ = _grade(root, "--jobs", "1")
+    sequential, out = _grade(root, "--jobs", "1")
     assert {s: (r["score"], r["status"]) for s, r in sequential.items()} == \
         {s: (r["score"], r["status"]) for s, r in rows.items()}
+    assert "warning" not in out.lower(), out
 
 
 def test_regrading_touches_only_what_changed(parallel):
@@ -243,6 +269,7 @@ def test_gradebooks_in_a_worker_share_one_engine_and_check_the_tables_once(tmp_p
     monkeypatch.setattr(nbgrader.api, "create_engine", nbgrader.api.create_engine)  # both put back after the test
     monkeypatch.setattr(metadata, "create_all", lambda **kw: table_checks.append(1) or create_all(**kw))
     monkeypatch.setenv("PATH", f"{BIN}:{os.environ['PATH']}")  # a new gradebook runs alembic
+    monkeypatch.setattr(warnings, "filters", warnings.filters[:])  # the worker's filters, for this test only
     engine._start_worker()
     url = f"sqlite:///{tmp_path / 'gradebook.db'}"
     with nbgrader.api.Gradebook(url) as outer:
@@ -254,6 +281,26 @@ def test_gradebooks_in_a_worker_share_one_engine_and_check_the_tables_once(tmp_p
     with nbgrader.api.Gradebook(url) as later:
         assert {s.id for s in later.students} == {"ada", "bob"}
     assert len(table_checks) == 1
+
+
+def test_workers_forked_after_the_warm_up_compile_no_feedback_template(parallel, monkeypatch):
+    import jinja2
+
+    from coursegrade import engine
+    from coursegrade.preprocessors import FeedbackExporter
+
+    root, _, _ = parallel
+    course = engine.Course(root)
+    monkeypatch.setattr(FeedbackExporter.templates, "compiled", {})  # as in a fresh grader
+    engine._warm_up(course)  # what the grader does before it forks its workers
+    compiled = []
+    compile_template = jinja2.Environment.compile
+    monkeypatch.setattr(jinja2.Environment, "compile",
+                        lambda self, *args, **kw: compiled.append(args[1:2]) or compile_template(self, *args, **kw))
+    monkeypatch.setenv("PATH", f"{BIN}:{os.environ['PATH']}")
+    result = course.api().generate_feedback(PS, "wrong", force=True)  # a worker's first feedback page
+    assert result["success"], result["log"]
+    assert compiled == []
 
 
 def test_feedback_templates_are_compiled_once_per_process(monkeypatch):

@@ -1,14 +1,13 @@
 """`make grade`: autograde every submission with nbgrader, in parallel, and report on each student.
 
 For each assignment (``solutions/<id>``) and each student folder under
-``submitted/``, the submission is first checked (present, valid JSON, the right
+``submitted/``, a worker process (forked after nbgrader is imported, so no worker
+pays its start-up) first checks the submission (present, valid JSON, the right
 assignment); good ones are autograded by nbgrader's own ``autograde`` and
 ``generate_feedback`` (configured in ``nbgrader_config.py`` with the hardened
-preprocessors of :mod:`coursegrade.preprocessors`) in worker processes forked
-after nbgrader is imported, so no worker pays its start-up; their kernels are
-forked from a :mod:`coursegrade.zygote`, so no notebook pays a kernel's start-up
-either. Every student gets one row in the grades CSV, with a ``status`` and a ``reason``.
-"""
+preprocessors of :mod:`coursegrade.preprocessors`), in kernels forked from a
+:mod:`coursegrade.zygote`, so no notebook pays a kernel's start-up either.
+Every student gets one row in the grades CSV, with a ``status`` and a ``reason``."""
 
 from __future__ import annotations
 
@@ -22,6 +21,7 @@ import shutil
 import statistics
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,23 +145,77 @@ def _start_worker() -> None:
     Gradebook also checks that every table exists; on a shared engine, the first check is enough.
     """
     import nbgrader.api
+    from nbformat.warnings import DuplicateCellId, MissingIDFieldWarning
+    from sqlalchemy.exc import SAWarning
 
     nbgrader.api.create_engine = functools.cache(nbgrader.api.create_engine)
     metadata = nbgrader.api.Base.metadata
     metadata.create_all = functools.cache(metadata.create_all)  # called as create_all(bind=engine)
+    # Notes that would fill the instructor's terminal about what is repaired anyway: a new
+    # submission's rows are built through relationships that SQLAlchemy 2 does not add to the
+    # session while it autoflushes (nbgrader adds them all right after); nbformat gives a cell
+    # a new id when a student duplicated it or nbgrader restored a deleted test cell.
+    warnings.filterwarnings("ignore", r"Object of type <Submitted\w+> not in session", SAWarning)
+    warnings.filterwarnings("ignore", category=DuplicateCellId)
+    warnings.filterwarnings("ignore", category=MissingIDFieldWarning)
 
 
-def _grade_one(job):
-    """Worker: autograde one submission and write its feedback (nbgrader in-process)."""
-    assignment, student = job
+def _warm_up(course: Course) -> None:
+    """Fill, before the workers fork, the caches each of them would otherwise fill on its first
+    notebook (about 0.3 s of CPU per worker): the feedback page's compiled templates and code
+    highlighter, nbformat's schema validator, the machine's network addresses and the kernel spec."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.localinterfaces import local_ips
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.coursedir import CourseDirectory
+
+    new = nbformat.v4
+    nb = new.new_notebook(cells=[
+        new.new_markdown_cell("# A heading\nSome *text*, `code` and $x^2$."),
+        new.new_code_cell("x = [1, 2]  # a comment\nprint(f'{x}')",
+                          outputs=[new.new_output("stream", name="stdout", text="[1, 2]\n")])])
+    nbformat.validate(nb)
+    feedback = GenerateFeedback(coursedir=CourseDirectory(config=course.config), config=course.config)
+    feedback.exporter_class(parent=feedback, config=feedback.config).from_notebook_node(
+        nb, resources={"nbgrader": {"notebook": "warm-up", "score": 0, "max_score": 0, "late_penalty": 0}})
+    local_ips()
+    KernelSpecManager(config=course.config).get_all_specs()
+
+
+def _grade_one(job) -> Row:
+    """Worker: check one submission; autograde it and write its feedback (nbgrader in-process)
+    unless it cannot be graded or is up to date; return its row, scores included."""
+    assignment, student, expected, force = job
+    try:
+        row = triage(_COURSE, assignment, student, expected)
+        if row is None:
+            row = Row(assignment, student)
+            if force or not up_to_date(_COURSE, assignment, student):
+                _autograde(row)
+            if row.status == "graded":
+                _status_from_notebooks(_COURSE, row)
+        _scores(_COURSE, [row])
+    except Exception as error:  # noqa: BLE001 - reported in the row; the other submissions go on
+        row = Row(assignment, student, "error", f"the grader failed on this submission: {type(error).__name__}: "
+                                               f"{str(error)[:300]}")
+        row.export = dict.fromkeys(EXPORT_COLUMNS, "") | {"assignment": assignment, "student_id": student,
+                                                          "score": 0.0, "max_score": 0.0}
+    return row
+
+
+def _autograde(row: Row) -> None:
+    """nbgrader's autograde, then its feedback; a failure becomes the row's status and reason."""
     start = time.perf_counter()
     api = _COURSE.api()
-    result = api.autograde(assignment, student, force=True, create=True)
+    result = api.autograde(row.assignment, row.student, force=True, create=True)
     if result["success"]:
-        feedback = api.generate_feedback(assignment, student, force=True)
+        feedback = api.generate_feedback(row.assignment, row.student, force=True)
         if not feedback["success"]:
             result = {"success": True, "log": feedback["log"], "warning": "feedback failed: " + str(feedback["error"])}
-    return assignment, student, result, time.perf_counter() - start
+    row.seconds = time.perf_counter() - start
+    if not result["success"]:
+        row.status = "error"
+        row.reason = f"nbgrader could not autograde: {str(result.get('error'))[-300:]}"
 
 
 def _status_from_notebooks(course: Course, row: Row) -> None:
@@ -250,7 +304,7 @@ def summary(rows: list[Row]) -> str:
             lines.append(f"  {status:<17s} {count}")
     for assignment in sorted({r.assignment for r in rows}):
         scores = [float(r.export["score"]) for r in rows if r.assignment == assignment]
-        top = next(r.export["max_score"] for r in rows if r.assignment == assignment)
+        top = max(float(r.export["max_score"]) for r in rows if r.assignment == assignment)
         lines.append(f"{assignment}: {len(scores)} students, score min {min(scores):g} / median "
                      f"{statistics.median(scores):g} / mean {statistics.fmean(scores):.1f} / max {max(scores):g} "
                      f"(out of {top:g})")
@@ -271,22 +325,11 @@ def grade(course: Course, assignments: list[str], jobs: int, force: bool, csv_pa
     _COURSE = course
     settings = zygote.KernelZygote(config=course.config)
     with contextlib.ExitStack() as stack:
-        if settings.enabled:  # first: the zygote imports its modules while the submissions are read
+        if settings.enabled:  # first: the zygote imports its modules while the assignment is registered
             if kernel_zygote is None:
                 kernel_zygote = zygote.Zygote()
                 stack.callback(kernel_zygote.stop)
             stack.enter_context(kernel_zygote.serving(settings.preload))
-        rows, todo = [], []
-        for assignment in assignments:
-            expected = course.notebooks(assignment)
-            for student in course.students():
-                row = triage(course, assignment, student, expected)
-                if row is None:
-                    row = Row(assignment, student)
-                    if force or not up_to_date(course, assignment, student):
-                        todo.append((assignment, student))
-                rows.append(row)
-        by_key = {(r.assignment, r.student): r for r in rows}
         import nbgrader.apps  # noqa: F401 - imported once here, inherited by forked workers
 
         for assignment in assignments:  # registers the assignment and its cells in the gradebook
@@ -294,19 +337,17 @@ def grade(course: Course, assignments: list[str], jobs: int, force: bool, csv_pa
                 assignment, force=True, create=True)
             if not result["success"]:
                 raise RuntimeError(f"could not register {assignment} in the gradebook:\n{result['log']}")
+        submissions = [(assignment, student, expected, force) for assignment in assignments
+                       for expected in [course.notebooks(assignment)] for student in course.students()]
+        _warm_up(course)
+        rows = []
         with multiprocessing.get_context("fork").Pool(processes=max(1, jobs), initializer=_start_worker) as pool:
-            for done, (assignment, student, result, seconds) in enumerate(pool.imap_unordered(_grade_one, todo), 1):
-                row = by_key[(assignment, student)]
-                row.seconds = seconds
-                if not result["success"]:
-                    row.status = "error"
-                    row.reason = f"nbgrader could not autograde: {str(result.get('error'))[-300:]}"
-                _progress(done, len(todo), f"{student}/{assignment}")
-    for row in rows:
-        if row.status == "graded":
-            _status_from_notebooks(course, row)
-    rows += _absent_students(course, assignments, {r.student for r in rows})
-    _scores(course, rows)
+            for row in pool.imap_unordered(_grade_one, submissions):
+                rows.append(row)
+                _progress(len(rows), len(submissions), f"{row.student}/{row.assignment}")
+    absent = _absent_students(course, assignments, {r.student for r in rows})
+    _scores(course, absent)
+    rows += absent
     write_csv(rows, csv_path)
     offline_feedback(course)
     return rows
@@ -344,8 +385,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m coursegrade", description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="course folder (default: here)")
     parser.add_argument("--assignment", action="append", help="assignment id (repeatable; default: all)")
-    # Each grader waits on its kernel part of the time, so two per core keep the cores busy.
-    parser.add_argument("--jobs", type=int, default=2 * os.cpu_count(), help="parallel graders (default: twice the cores)")
+    # Each grader waits on its kernel part of the time, and the kernel on it: three per core keep the cores busy.
+    parser.add_argument("--jobs", type=int, default=3 * os.cpu_count(), help="parallel graders (default: three per core)")
     parser.add_argument("--force", action="store_true", help="re-grade submissions that have not changed")
     parser.add_argument("--lms", type=Path, help="a zip or folder of files named by student, for zip_collect")
     parser.add_argument("--csv", type=Path, default=Path("grades.csv"), help="grades file (default: grades.csv)")
@@ -354,6 +395,8 @@ def main(argv=None) -> int:
         parser.error(f"--jobs must be >= 1; got {args.jobs}")
     # nbgrader runs `alembic` from its own environment
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    # debugpy, which every kernel imports, warns about frozen modules unless told not to; no one debugs here
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     kernel_zygote = zygote.Zygote()  # imports the kernel's modules while the course is read
     try:
         course = Course(args.root)

@@ -198,8 +198,7 @@ def _grade_one(job) -> Row:
     except Exception as error:  # noqa: BLE001 - reported in the row; the other submissions go on
         row = Row(assignment, student, "error", f"the grader failed on this submission: {type(error).__name__}: "
                                                f"{str(error)[:300]}")
-        row.export = dict.fromkeys(EXPORT_COLUMNS, "") | {"assignment": assignment, "student_id": student,
-                                                          "score": 0.0, "max_score": 0.0}
+        row.export = _unscored_export(row, max_score=0.0)  # the gradebook may be what failed
     return row
 
 
@@ -235,16 +234,20 @@ def _status_from_notebooks(course: Course, row: Row) -> None:
     row.reason = "; ".join(reasons)
 
 
+def _unscored_export(row: Row, max_score: float) -> dict:
+    """The export columns of a row that has earned no points (yet)."""
+    return dict.fromkeys(EXPORT_COLUMNS, "") | {"assignment": row.assignment, "student_id": row.student,
+                                                "raw_score": 0.0, "late_submission_penalty": 0.0, "score": 0.0,
+                                                "max_score": max_score}
+
+
 def _scores(course: Course, rows: list[Row]) -> None:
     """Fill scores (export columns and per-task) from the gradebook."""
     from nbgrader.api import Gradebook, MissingEntry
 
     with Gradebook(course.config.CourseDirectory.db_url) as gb:
         for row in rows:
-            max_score = gb.find_assignment(row.assignment).max_score
-            row.export = dict.fromkeys(EXPORT_COLUMNS, "")
-            row.export.update(assignment=row.assignment, student_id=row.student, raw_score=0.0,
-                              late_submission_penalty=0.0, score=0.0, max_score=max_score)
+            row.export = _unscored_export(row, gb.find_assignment(row.assignment).max_score)
             try:
                 student = gb.find_student(row.student)
                 row.export.update(last_name=student.last_name or "", first_name=student.first_name or "",

@@ -14,15 +14,10 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 
-from coursegrade.preprocessors import (
-    CheckCellMetadataOnce,
-    DropDuplicateIds,
-    FeedbackExporter,
-    GuardedExecute,
-    HideHiddenTests,
-    RecordGradingEvents,
-    WarningsKeepMarks,
-)
+from coursegrade.cells import CheckCellMetadataOnce, DropDuplicateIds
+from coursegrade.execute import RecordGradingEvents, SandboxedExecute
+from coursegrade.feedback import FeedbackExporter, HideHiddenTests
+from coursegrade.verdicts import CollectAnswers, JudgeAnswers
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 root = os.path.dirname(os.path.abspath(__file__))
@@ -44,9 +39,11 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 # An infinite loop in a submission is interrupted after this many seconds per cell.
 c.Execute.timeout = 60
 
-# Autograding, hardened (see src/coursegrade/preprocessors.py): kernels run in a
-# sandbox that hides this folder, test cells run in a restored kernel, a dead
-# kernel does not abort the notebook, and warnings in passing tests keep the points.
+# Autograding, hardened (see src/coursegrade/): each kernel runs alone in a sandbox
+# (its own namespaces and user, no course files, no network, resource limits); a test
+# cell's hidden checks never enter it: the kernel only reports the answers they need
+# (CollectAnswers) and the grader judges them (JudgeAnswers) before nbgrader records the
+# score. A dead kernel does not abort the notebook; output is bounded per cell.
 # The cell metadata is checked once, before execution (which cannot change it);
 # nbgrader's default checks it again afterwards. Each distinct cell metadata is
 # checked once per grading process (CheckCellMetadataOnce).
@@ -58,8 +55,9 @@ c.Autograde.sanitize_preprocessors = [
     CheckCellMetadataOnce,
 ]
 c.Autograde.autograde_preprocessors = [
-    GuardedExecute,
-    WarningsKeepMarks,
+    CollectAnswers,
+    SandboxedExecute,
+    JudgeAnswers,
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,
@@ -72,12 +70,12 @@ c.Autograde.autograde_preprocessors = [
 c.Exporter.optimistic_validation = True
 # A deleted or edited test cell is put back from the gradebook and graded.
 c.OverwriteCells.add_missing_cells = True
-c.SandboxedKernelManager.course_root = root
-c.SandboxedKernelManager.keep = [os.path.join(root, ".venv"), os.path.join(root, "src")]
+# Kernels see the system, Python and its environment (.venv) read-only, nothing else of
+# the course: the `roofline` package (src/) cannot be imported while grading.
 c.SandboxedKernelManager.memory_bytes = 4 * 2**30
 # `make grade` forks every kernel from one process that has already imported these
 # (and IPython's own modules), instead of paying about a second of imports per notebook.
-c.KernelZygote.preload = ["numpy", "numpy.testing", "roofline"]
+c.KernelZygote.preload = ["numpy", "numpy.testing"]
 
 # Feedback shows which checks failed and why, never the hidden test code.
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]

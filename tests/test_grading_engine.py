@@ -48,8 +48,8 @@ found += [name for name in os.environ if "ZYGOTE" in name]  # the fork server's 
 print("FOUND", found)
 int8_critical_batch = 3.94e14 / 8.1e11 / 2 if not found else 0.0"""
 
-# A fake `roofline` package in the kernel's folder, so that the hidden tests' fresh import finds
-# it first: the real package's code, with the reference answer for task 1 replaced.
+# A fake `roofline` package written into the kernel's folder (from the time hidden tests imported the real one there);
+# now the package is not in the sandbox at all, and the checks run in the grader.
 SHADOW = """import importlib.util, os
 real = os.path.dirname(importlib.util.find_spec("roof" + "line").origin)
 os.makedirs("roof" + "line", exist_ok=True)
@@ -58,6 +58,58 @@ with open(os.path.join("roof" + "line", "__init__.py"), "w") as f:
             f"exec(compile(open({real!r} + '/__init__.py').read(), 'init', 'exec'))\\n"
             "critical_batch_size = lambda *args, **kw: 1.0\\n")
 int8_critical_batch = 1.0"""
+
+# Signals every process it can name, and everything it may signal at all (kill -1).
+KILL_EVERYONE = """import os, signal
+mine = {int(task) for task in os.listdir(f"/proc/{os.getpid()}/task")}  # its own threads
+for pid in range(2, 1 << 16):
+    if pid not in mine:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+try:
+    os.kill(-1, signal.SIGTERM)
+except OSError:
+    pass
+int8_critical_batch = 3.94e14 / 8.1e11 / 2"""
+
+# A wrong answer, and a thread that keeps replacing what checks used to call.
+REPATCHING_THREAD = """import builtins, math, threading, time, numpy
+def _patch():
+    while True:
+        numpy.isclose = numpy.allclose = math.isclose = lambda *a, **k: True
+        builtins.abs = lambda x: 0
+        time.sleep(0.001)
+threading.Thread(target=_patch, daemon=True).start()
+int8_critical_batch = 1.0"""
+
+# A wrong answer, and an import hook that would hand the hidden tests a fake checker.
+IMPORT_HOOK = """import sys, types
+class _Fake:
+    def find_spec(self, name, path=None, target=None):
+        if name.startswith(("roofline", "coursegrade")):
+            import importlib.machinery
+            return importlib.machinery.ModuleSpec(name, self)
+    def create_module(self, spec):
+        module = types.ModuleType(spec.name)
+        module.__path__ = []
+        module.__getattr__ = lambda attr: (lambda *a, **k: None)
+        return module
+    def exec_module(self, module):
+        pass
+sys.meta_path.insert(0, _Fake())
+int8_critical_batch = 1.0"""
+
+# Processes that try to outlive grading: a new session, and a double fork.
+DETACH = """import os, subprocess, sys
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)  # coursegrade-detached-marker"],
+                 start_new_session=True)
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(600)  # coursegrade-detached-marker"])
+    os._exit(0)"""
 
 CASES = {
     # student: (submission, expected status, expected score out of 24)
@@ -72,12 +124,13 @@ CASES = {
         "import math, numpy, numpy.testing\n"
         "numpy.isclose = numpy.allclose = math.isclose = lambda *a, **k: True\n"
         "numpy.testing.assert_allclose = lambda *a, **k: None\n"
-        "numpy.minimum = lambda a, b: 0 * a\n"
         "int8_critical_batch = 1.0")), "graded", 22),
+    # An input transformer that empties every later test cell: under stock nbgrader a test cell
+    # that runs nothing passes; here the grader receives no answers, so those tasks fail.
     "transformer": (lambda root: _solution_with(q1_answer=(
-        "def _drop_asserts(lines):\n    return [l for l in lines if 'assert' not in l and 'check.' not in l]\n"
-        "get_ipython().input_transformers_cleanup.append(_drop_asserts)\n"
-        "int8_critical_batch = 1.0")), "graded", 22),
+        "def _skip_tests(lines):\n    return [] if 'assert' in ''.join(lines) else lines\n"
+        "get_ipython().input_transformers_cleanup.append(_skip_tests)\n"
+        "int8_critical_batch = 1.0")), "graded", 0),
     "silences_errors": (lambda root: _solution_with(q1_answer=(
         "get_ipython().showtraceback = lambda *a, **k: None\n"
         "get_ipython()._showtraceback = lambda *a, **k: None\n"
@@ -91,6 +144,17 @@ CASES = {
         "    warnings.warn('a harmless warning')\n    return peak_flops / bandwidth\n"
         "gtx1080ti_ridge = 11.34e12 / 484e9")), "graded", 24),
     "snoops": (lambda root: _solution_with(q1_answer=SNOOP.format(root=root)), "graded", 24),
+    # Attacks on the others and on the grader: each must change nothing but its own row.
+    "kills_others": (lambda root: _solution_with(q1_answer=KILL_EVERYONE), "graded", 24),
+    "thread_repatches": (lambda root: _solution_with(q1_answer=REPATCHING_THREAD), "graded", 22),
+    "import_machinery": (lambda root: _solution_with(q1_answer=IMPORT_HOOK), "graded", 22),
+    "obfuscated_delegation": (lambda root: _solution_with(q6_answer=(
+        "import sys\nsys.setprofile(None)\n_m = __import__(''.join(['roof', 'line']))\n"
+        "ridge_point = _m.ridge_intensity\ngtx1080ti_ridge = ridge_point(11.34e12, 484e9)")), "graded", 22),
+    "detaches": (lambda root: _solution_with(q2_answer=DETACH + "\nmixed_critical_batch = 1.97e14 / 8.1e11 / 2"),
+                 "graded", 24),
+    "prints_60mb": (lambda root: _solution_with(q2_answer=(
+        "print('x' * 60_000_000)\nmixed_critical_batch = 1.97e14 / 8.1e11 / 2")), "graded", 24),
     "test_cells_edited": (lambda root: _tamper_tests(), "graded", 22),
     "duplicated_cells": (lambda root: _duplicate_cells(), "graded", 24),
     "invalid_json": (lambda root: '{"cells": [', "invalid notebook", 0),
@@ -134,7 +198,7 @@ def _grade(root, *args):
 @pytest.fixture(scope="module")
 def parallel(tmp_path_factory):
     root = _make_course(tmp_path_factory.mktemp("parallel"))
-    rows, out = _grade(root, "--jobs", "2")
+    rows, out = _grade(root, "--jobs", "4")  # attackers and honest submissions graded side by side
     return root, rows, out
 
 
@@ -160,9 +224,28 @@ def test_csv_has_export_status_reason_and_task_columns(parallel):
         assert column in header
     assert rows["wrong"]["q1_test"] == "0.0" and rows["wrong"]["q2_test"] == "2.0"
     assert "kernel died" in rows["os_exit"]["reason"]
-    assert "numpy.isclose" in rows["patches_isclose"]["reason"]
-    assert "input_transformers_cleanup" in rows["transformer"]["reason"]
     assert "not a valid notebook" in rows["invalid_json"]["reason"]
+
+
+def test_no_process_of_a_submission_outlives_grading(parallel):
+    leftovers = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if b"coursegrade-detached-marker" in f.read():
+                    leftovers.append(entry)
+        except OSError:
+            pass
+    assert leftovers == []
+
+
+def test_output_is_bounded_and_marked_and_the_marks_kept(parallel):
+    root, rows, _ = parallel
+    notebook = root / "autograded" / "prints_60mb" / PS / f"{PS}.ipynb"
+    page = root / "feedback" / "prints_60mb" / PS / f"{PS}.html"
+    assert notebook.stat().st_size < 1_000_000 and page.stat().st_size < 2_000_000
+    assert "output truncated" in page.read_text()
+    assert "truncated" in rows["prints_60mb"]["reason"]
 
 
 def test_student_code_cannot_see_the_course(parallel):
@@ -184,14 +267,14 @@ def test_an_error_in_an_answer_shows_the_failing_line_in_a_plain_traceback(paral
 def test_delegation_is_explained_in_the_feedback(parallel):
     root, _, _ = parallel
     page = (root / "feedback" / "uses_roofline" / PS / f"{PS}.html").read_text()
-    assert "No credit for" in page and "reference package" in page
+    assert "No module named" in page and "is not available while your work is graded" in page
 
 
 def test_feedback_hides_hidden_tests_and_works_offline(parallel):
     root, _, _ = parallel
     for student in ("correct", "wrong", "uses_roofline"):
         page = (root / "feedback" / student / PS / f"{PS}.html").read_text()
-        assert "BEGIN HIDDEN TESTS" not in page and "check.close" not in page and "import roofline as ref" not in page
+        assert "BEGIN HIDDEN TESTS" not in page and "coursegrade" not in page and "import roofline as ref" not in page
         assert "cdnjs" not in page and "../../_mathjax/loader.js" in page
     assert (root / "feedback" / "_mathjax" / "tex-chtml.js").is_file()
 
@@ -287,7 +370,7 @@ def test_workers_forked_after_the_warm_up_compile_no_feedback_template(parallel,
     import jinja2
 
     from coursegrade import engine
-    from coursegrade.preprocessors import FeedbackExporter
+    from coursegrade.feedback import FeedbackExporter
 
     root, _, _ = parallel
     course = engine.Course(root)
@@ -306,7 +389,7 @@ def test_workers_forked_after_the_warm_up_compile_no_feedback_template(parallel,
 def test_feedback_templates_are_compiled_once_per_process(monkeypatch):
     import jinja2
 
-    from coursegrade.preprocessors import FeedbackExporter
+    from coursegrade.feedback import FeedbackExporter
 
     monkeypatch.setattr(FeedbackExporter.templates, "compiled", {})  # as in a fresh worker
     compiled = []
@@ -344,7 +427,7 @@ def test_feedback_pages_are_nbconverts_html_pages_without_its_soup_pass():
     from bs4 import BeautifulSoup
     from nbconvert.exporters import HTMLExporter
 
-    from coursegrade.preprocessors import FeedbackExporter
+    from coursegrade.feedback import FeedbackExporter
 
     for nb in (nbformat.read(SOLUTION, as_version=4), nbformat.read(RELEASE, as_version=4),
                _notebook_with_images_and_html()):
@@ -359,7 +442,7 @@ def test_cell_metadata_is_checked_once_per_distinct_cell_and_still_rejects_corru
     import jsonschema
     from nbgrader.nbgraderformat import ValidationError
 
-    from coursegrade.preprocessors import CheckCellMetadataOnce, _RememberingMetadataValidator
+    from coursegrade.cells import CheckCellMetadataOnce, _RememberingMetadataValidator
 
     monkeypatch.setattr(_RememberingMetadataValidator, "valid", set())  # as in a fresh worker
     schema_checks = []

@@ -5,7 +5,7 @@ For each assignment (``solutions/<id>``) and each student folder under
 pays its start-up) first checks the submission (present, valid JSON, the right
 assignment); good ones are autograded by nbgrader's own ``autograde`` and
 ``generate_feedback`` (configured in ``nbgrader_config.py`` with the hardened
-preprocessors of :mod:`coursegrade.preprocessors`), in kernels forked from a
+preprocessors of this package), in kernels forked from a
 :mod:`coursegrade.zygote`, so no notebook pays a kernel's start-up either.
 Every student gets one row in the grades CSV, with a ``status`` and a ``reason``."""
 
@@ -17,7 +17,6 @@ import csv
 import functools
 import multiprocessing
 import os
-import shutil
 import statistics
 import sys
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 import nbformat
 
 from . import zygote
+from .feedback import offline_feedback
 
 STATUSES = ("graded", "timeout", "crashed", "invalid notebook", "wrong assignment", "empty submission",
             "missing", "error")
@@ -169,6 +169,8 @@ def _warm_up(course: Course) -> None:
     from nbgrader.converters import GenerateFeedback
     from nbgrader.coursedir import CourseDirectory
 
+    from .kernels import SandboxedKernelManager, check_available
+
     new = nbformat.v4
     nb = new.new_notebook(cells=[
         new.new_markdown_cell("# A heading\nSome *text*, `code` and $x^2$."),
@@ -180,6 +182,8 @@ def _warm_up(course: Course) -> None:
         nb, resources={"nbgrader": {"notebook": "warm-up", "score": 0, "max_score": 0, "late_penalty": 0}})
     local_ips()
     KernelSpecManager(config=course.config).get_all_specs()
+    if SandboxedKernelManager(config=course.config).enabled:
+        check_available()
 
 
 def _grade_one(job) -> Row:
@@ -229,8 +233,8 @@ def _status_from_notebooks(course: Course, row: Row) -> None:
         if events.get("timeouts"):
             row.status = "timeout" if row.status == "graded" else row.status
             reasons.append(f"{path.stem}: cells {events['timeouts']} hit the time limit")
-        for tamper in events.get("tampering", []):
-            reasons.append(f"{path.stem}: before {tamper['cell']} the grader undid: {tamper['reset']}")
+        if events.get("truncated"):
+            reasons.append(f"{path.stem}: the output of cells {events['truncated']} was truncated")
     row.reason = "; ".join(reasons)
 
 
@@ -352,36 +356,8 @@ def grade(course: Course, assignments: list[str], jobs: int, force: bool, csv_pa
     _scores(course, absent)
     rows += absent
     write_csv(rows, csv_path)
-    offline_feedback(course)
+    offline_feedback(course.feedback)
     return rows
-
-
-_CDN_MATHJAX = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/latest.js?config=TeX-AMS_CHTML-full,Safe"
-
-
-def offline_feedback(course: Course) -> None:
-    """Make feedback pages render offline: a local MathJax 3 in feedback/_mathjax, loaded by each page.
-
-    nbgrader's feedback template loads MathJax 2 from a CDN whatever the exporter's
-    ``mathjax_url`` says, so the pages are rewritten after they are generated.
-    """
-    import importlib.util
-
-    spec = importlib.util.find_spec("sphinx-mathjax-offline")
-    if not course.feedback.is_dir():
-        return
-    target = course.feedback / "_mathjax"
-    if spec is not None and not (target / "tex-chtml.js").is_file():
-        source = Path(spec.origin).parent / "static" / "mathjax"
-        fonts = Path("output") / "chtml" / "fonts" / "woff-v2"
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copy(source / "tex-chtml.js", target / "tex-chtml.js")
-        shutil.copytree(source / fonts, target / fonts, dirs_exist_ok=True)
-        shutil.copy(Path(__file__).with_name("mathjax_loader.js"), target / "loader.js")
-    for page in course.feedback.glob("*/*/*.html"):
-        text = page.read_text(encoding="utf-8")
-        if _CDN_MATHJAX in text:
-            page.write_text(text.replace(_CDN_MATHJAX, "../../_mathjax/loader.js"), encoding="utf-8")
 
 
 def main(argv=None) -> int:

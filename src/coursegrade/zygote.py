@@ -71,7 +71,10 @@ class Zygote:
     def __init__(self):
         self.folder = tempfile.mkdtemp(prefix="coursegrade-zygote-")  # 0700, under the folder the sandbox hides
         self.path = os.path.join(self.folder, "socket")
-        self.process = subprocess.Popen([sys.executable, "-m", "coursegrade.zygote", self.path], stdin=subprocess.PIPE)
+        # One BLAS thread per kernel: kernels run side by side, and each has a small process limit.
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        self.process = subprocess.Popen([sys.executable, "-m", "coursegrade.zygote", self.path], stdin=subprocess.PIPE,
+                                        env=env)
 
     @contextlib.contextmanager
     def serving(self, preload: list[str]):
@@ -274,8 +277,7 @@ def _become_kernel(request: dict) -> None:
         os.environ.update(request["env"])
         cmd = request["cmd"]
         if request["sandbox"]:
-            sandbox.unshare_mounts()
-            cmd = sandbox.isolate(request["sandbox"], cmd)
+            cmd = sandbox.enter(request["sandbox"], cmd)  # returns in the sandboxed kernel process
         else:
             os.chdir(request["cwd"])
         if cmd[:3] != [sys.executable, "-m", "ipykernel_launcher"]:
@@ -283,8 +285,9 @@ def _become_kernel(request: dict) -> None:
         import runpy
 
         # parent_handle's default was read from the zygote's environment when ipykernel was
-        # imported; name the zygote, so that the kernel exits when it does (see serve).
-        sys.argv = [cmd[0], *cmd[3:], f"--IPKernelApp.parent_handle={os.getppid()}"]
+        # imported; 0 turns the parent poller off: the kernel's life is bound to the zygote's
+        # by the sandbox (or, unsandboxed, by the zygote's parent-death signal, see serve).
+        sys.argv = [cmd[0], *cmd[3:], "--IPKernelApp.parent_handle=0"]
         sys.path[0] = os.getcwd()  # as `python -m` sets it; ipykernel_launcher removes it again
         runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
         code = 0

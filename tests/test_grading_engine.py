@@ -462,3 +462,12 @@ def test_cell_metadata_is_checked_once_per_distinct_cell_and_still_rejects_corru
     duplicated.cells.append(nbformat.from_dict(json.loads(json.dumps(_cell(duplicated, "q1_test")))))
     with pytest.raises(ValidationError):  # two cells with one grade id
         check.preprocess(duplicated, {})
+
+
+def test_a_failed_autograde_is_reported_by_the_exceptions_that_caused_it():
+    from coursegrade.engine import _failure
+
+    log = ("[AutogradeApp | ERROR] There was an error processing assignment\nTraceback (most recent call last):\n"
+           '  File "kernel.py", line 3\nRuntimeError: Kernel died before replying to kernel_info\n')
+    reason = _failure({"log": log, "error": "nbgrader.converters.base.NbGraderException: Please see the error log above"})
+    assert reason.startswith("RuntimeError: Kernel died before replying to kernel_info")

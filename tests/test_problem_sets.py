@@ -9,6 +9,7 @@ import pytest
 from nbclient import NotebookClient
 
 from conftest import BIN, REPO, run
+from test_grading_engine import DETACH, IMPORT_HOOK, KILL_EVERYONE, REPATCHING_THREAD
 
 pytestmark = pytest.mark.slow
 ASSIGNMENTS = sorted(p.name for p in (REPO / "solutions").iterdir() if p.is_dir())
@@ -90,9 +91,15 @@ def _submit_slip(course, student, assignment, edits):
 def graded(course):
     """`make grade` over every assignment: the solution (alice), the untouched release (bob),
     and submissions with specific faults; returns grade rows by (student, assignment)."""
+    attacks = "\n".join(code.rsplit("\n", 1)[0] if code.endswith("= 1.0") or "int8_critical_batch" in code else code
+                        for code in (KILL_EVERYONE, REPATCHING_THREAD, IMPORT_HOOK, DETACH))
     for assignment in ASSIGNMENTS:
         _submit(course, "alice", _read("solutions", assignment), assignment)
         _submit(course, "bob", _read("exercises", assignment), assignment)
+        # right answers, after a cell that kills what it can, patches from a thread, hooks imports and detaches
+        mallory = _read("solutions", assignment)
+        mallory.cells.insert(1, nbformat.v4.new_code_cell(attacks))
+        _submit(course, "mallory", mallory, assignment)
     cheat = _read("solutions", "ps1_rooflines")
     _answer_cell(cheat, "q1_answer").source = (
         "import roofline\nint8_critical_batch = roofline.critical_batch_size(3.94e14, 8.1e11, 'int8')")
@@ -117,7 +124,7 @@ def graded(course):
     # The committed timeout is 60 s; a shorter one keeps this test quick.
     config = course / "nbgrader_config.py"
     config.write_text(config.read_text().replace("c.Execute.timeout = 60", "c.Execute.timeout = 5"))
-    result = run(["make", "grade", f"BIN={BIN}", "STAMP="], cwd=course)
+    result = run(["make", "grade", f"BIN={BIN}", "STAMP=", "GRADE_ARGS=--jobs 4"], cwd=course)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     with open(course / "grades.csv") as f:
         rows = {(row["student_id"], row["assignment"]): row for row in csv.DictReader(f)}
@@ -129,6 +136,12 @@ def test_the_solution_scores_full_marks(graded, assignment):
     rows, _ = graded
     row = rows["alice", assignment]
     assert float(row["score"]) == float(row["max_score"]) == _points(assignment) > 0
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_attacks_on_the_grader_and_the_others_change_nothing(graded, assignment):
+    rows, _ = graded
+    assert float(rows["mallory", assignment]["score"]) == float(rows["alice", assignment]["score"]) == _points(assignment)
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -176,7 +189,7 @@ def test_an_infinite_loop_is_interrupted_and_the_rest_is_graded(graded):
 def test_feedback_is_generated_for_every_student(graded):
     rows, course = graded
     # one row per student and assignment; carol, dave, erin, frank, gina and hana each handed in one set
-    assert len(rows) == 8 * len(ASSIGNMENTS)
+    assert len(rows) == 9 * len(ASSIGNMENTS)
     assert rows["erin", "ps1_rooflines"]["status"] == "missing"
     for (student, assignment), row in rows.items():
         if row["status"] == "graded":

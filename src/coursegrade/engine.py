@@ -17,6 +17,7 @@ import csv
 import functools
 import multiprocessing
 import os
+import re
 import statistics
 import sys
 import time
@@ -218,7 +219,17 @@ def _autograde(row: Row) -> None:
     row.seconds = time.perf_counter() - start
     if not result["success"]:
         row.status = "error"
-        row.reason = f"nbgrader could not autograde: {str(result.get('error'))[-300:]}"
+        row.reason = f"nbgrader could not autograde: {_failure(result)}"
+
+
+_EXCEPTION_LINE = re.compile(r"^\s*(?:[\w.]+\.)?\w*(?:Error|Exception|Exit|Interrupt)\b(?::.*)?$", re.M)
+
+
+def _failure(result: dict) -> str:
+    """What went wrong in a failed nbgrader call: the exceptions its log and error name, innermost last."""
+    text = f"{result.get('log') or ''}\n{result.get('error') or ''}"
+    found = list(dict.fromkeys(line.strip() for line in _EXCEPTION_LINE.findall(text)))
+    return ("; ".join(found[-3:]) or text.strip()[-300:])[-500:]
 
 
 def _status_from_notebooks(course: Course, row: Row) -> None:

@@ -71,20 +71,18 @@ for pid in range(2, 1 << 16):
 try:
     os.kill(-1, signal.SIGTERM)
 except OSError:
-    pass
-int8_critical_batch = 3.94e14 / 8.1e11 / 2"""
+    pass"""
 
-# A wrong answer, and a thread that keeps replacing what checks used to call.
+# A thread that keeps replacing what checks used to call.
 REPATCHING_THREAD = """import builtins, math, threading, time, numpy
 def _patch():
     while True:
         numpy.isclose = numpy.allclose = math.isclose = lambda *a, **k: True
         builtins.abs = lambda x: 0
         time.sleep(0.001)
-threading.Thread(target=_patch, daemon=True).start()
-int8_critical_batch = 1.0"""
+threading.Thread(target=_patch, daemon=True).start()"""
 
-# A wrong answer, and an import hook that would hand the hidden tests a fake checker.
+# An import hook that would hand hidden tests that import their checker a fake one.
 IMPORT_HOOK = """import sys, types
 class _Fake:
     def find_spec(self, name, path=None, target=None):
@@ -98,8 +96,7 @@ class _Fake:
         return module
     def exec_module(self, module):
         pass
-sys.meta_path.insert(0, _Fake())
-int8_critical_batch = 1.0"""
+sys.meta_path.insert(0, _Fake())"""
 
 # Processes that try to outlive grading: a new session, and a double fork.
 DETACH = """import os, subprocess, sys
@@ -145,9 +142,13 @@ CASES = {
         "gtx1080ti_ridge = 11.34e12 / 484e9")), "graded", 24),
     "snoops": (lambda root: _solution_with(q1_answer=SNOOP.format(root=root)), "graded", 24),
     # Attacks on the others and on the grader: each must change nothing but its own row.
-    "kills_others": (lambda root: _solution_with(q1_answer=KILL_EVERYONE), "graded", 24),
-    "thread_repatches": (lambda root: _solution_with(q1_answer=REPATCHING_THREAD), "graded", 22),
-    "import_machinery": (lambda root: _solution_with(q1_answer=IMPORT_HOOK), "graded", 22),
+    "kills_others": (lambda root: _solution_with(
+        q1_answer=KILL_EVERYONE + "\nint8_critical_batch = 3.94e14 / 8.1e11 / 2"), "graded", 24),
+    # wrong answers, with help that used to work on in-kernel checks: still the wrong answers' score
+    "thread_repatches": (lambda root: _solution_with(q1_answer=REPATCHING_THREAD + "\nint8_critical_batch = 1.0"),
+                         "graded", 22),
+    "import_machinery": (lambda root: _solution_with(q1_answer=IMPORT_HOOK + "\nint8_critical_batch = 1.0"),
+                         "graded", 22),
     "obfuscated_delegation": (lambda root: _solution_with(q6_answer=(
         "import sys\nsys.setprofile(None)\n_m = __import__(''.join(['roof', 'line']))\n"
         "ridge_point = _m.ridge_intensity\ngtx1080ti_ridge = ridge_point(11.34e12, 484e9)")), "graded", 22),
@@ -227,7 +228,8 @@ def test_csv_has_export_status_reason_and_task_columns(parallel):
     assert "not a valid notebook" in rows["invalid_json"]["reason"]
 
 
-def test_no_process_of_a_submission_outlives_grading(parallel):
+def detached_leftovers() -> list[str]:
+    """Processes still running that DETACH started."""
     leftovers = []
     for entry in os.listdir("/proc"):
         try:
@@ -236,7 +238,11 @@ def test_no_process_of_a_submission_outlives_grading(parallel):
                     leftovers.append(entry)
         except OSError:
             pass
-    assert leftovers == []
+    return leftovers
+
+
+def test_no_process_of_a_submission_outlives_grading(parallel):
+    assert detached_leftovers() == []
 
 
 def test_output_is_bounded_and_marked_and_the_marks_kept(parallel):

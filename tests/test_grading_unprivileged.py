@@ -18,7 +18,7 @@ import nbformat
 import pytest
 
 from conftest import BIN, REPO, copy_course
-from test_grading_engine import CASES, DETACH, PS, _write
+from test_grading_engine import CASES, PS, _write, detached_leftovers
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(os.geteuid() != 0, reason="creating the unprivileged user needs root")]
@@ -80,11 +80,4 @@ def test_an_unprivileged_instructor_gets_the_same_grades_and_isolation(own_folde
     printed = "".join(o.get("text", "") for o in nbformat.read(
         root / "autograded" / "correct" / PS / f"{PS}.ipynb", as_version=4).cells[1].outputs)
     assert "Traceback" not in printed
-    leftovers = []
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                leftovers += [entry] if b"coursegrade-detached-marker" in f.read() else []
-        except OSError:
-            pass
-    assert leftovers == [] and DETACH
+    assert detached_leftovers() == []

@@ -91,8 +91,7 @@ def _submit_slip(course, student, assignment, edits):
 def graded(course):
     """`make grade` over every assignment: the solution (alice), the untouched release (bob),
     and submissions with specific faults; returns grade rows by (student, assignment)."""
-    attacks = "\n".join(code.rsplit("\n", 1)[0] if code.endswith("= 1.0") or "int8_critical_batch" in code else code
-                        for code in (KILL_EVERYONE, REPATCHING_THREAD, IMPORT_HOOK, DETACH))
+    attacks = "\n".join((KILL_EVERYONE, REPATCHING_THREAD, IMPORT_HOOK, DETACH))
     for assignment in ASSIGNMENTS:
         _submit(course, "alice", _read("solutions", assignment), assignment)
         _submit(course, "bob", _read("exercises", assignment), assignment)

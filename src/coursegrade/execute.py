@@ -54,14 +54,14 @@ class SandboxedExecute(Execute):
         if cell.cell_type != "code":
             return cell, resources
         if self._dead:
-            cell.outputs = [_error("NotRun", "not run: the kernel died in an earlier cell")]
+            cell.outputs = [error_output("NotRun", "not run: the kernel died in an earlier cell")]
             return cell, resources
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             self._dead = True
             self._events["kernel_died_in_cell"] = index
-            cell.outputs.append(_error(
+            cell.outputs.append(error_output(
                 "DeadKernelError",
                 "the kernel died while running this cell (os._exit, a crash, or memory exhausted); "
                 "later cells were not run"))
@@ -100,7 +100,8 @@ def _size(msg_type: str, content: dict) -> int:
     return sum(len(str(value)) for value in content.get("data", {}).values())
 
 
-def _error(ename: str, evalue: str):
+def error_output(ename: str, evalue: str):
+    """An error output as nbgrader scores it (a failed cell), with a one-line traceback."""
     return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 

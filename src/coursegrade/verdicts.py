@@ -17,11 +17,11 @@ import functools
 import json
 import re
 
-from nbformat.v4 import new_output
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from . import checks, collector
+from .execute import error_output
 
 KEY = "coursegrade_tests"
 _HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[^\n]*\n(.*?)^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
@@ -113,7 +113,7 @@ def _verdict(outputs, declared, no_roofline: bool) -> list:
         message = str(wrong)
         if no_roofline or "roofline" in message:
             message = f"{message} {NO_ROOFLINE}"
-        return printed + [_error("AssertionError", message)]
+        return printed + [error_output("AssertionError", message)]
     return printed
 
 
@@ -133,7 +133,3 @@ def _answers(outputs) -> list:
 def _imports_roofline(cell) -> bool:
     return any(output.output_type == "error" and "roofline" in output.get("evalue", "")
                and output.get("ename") in ("ModuleNotFoundError", "ImportError") for output in cell.outputs)
-
-
-def _error(ename: str, evalue: str):
-    return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])

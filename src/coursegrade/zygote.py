@@ -4,7 +4,7 @@ Starting a Python kernel costs about a second of CPU, nearly all of it imports
 (IPython, ipykernel and its debugger, numpy, the course package). ``make grade``
 starts one zygote process that imports them before any student code exists;
 each notebook's kernel is then a fork of it, which applies the sandbox
-(:func:`coursegrade.sandbox.isolate`) and starts the kernel app. A child holds
+(:func:`coursegrade.sandbox.enter`) and starts the kernel app. A child holds
 only the zygote's memory: those modules, and its own request.
 
 The zygote is started first thing and imports IPython's modules while the grader reads

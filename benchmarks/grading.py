@@ -5,7 +5,9 @@ copies) in two scratch copies of the course, grades one with the stock nbgrader
 command line (``autograde``, then ``generate_feedback``) and the other with
 ``python -m coursegrade``, checks that every student gets the same score, and
 prints ``grading speed-up: N.Nx``: stock ``autograde`` alone against ``make grade``,
-which also writes the feedback. Both use the course's ``nbgrader_config.py``, and both
+which also writes the feedback. It then grades the same submissions once more with the
+sandbox switched off (``c.SandboxedKernelManager.enabled = False``) and prints what the
+isolation costs per notebook. Both use the course's ``nbgrader_config.py``, and both
 courses start as after ``make release``: the assignment released, so the gradebook exists
 (creating one runs nbgrader's ``alembic`` check, about a second, which neither side is timed on).
 """
@@ -64,16 +66,19 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=40, help="number of submissions (default 40)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        stock, ours = Path(tmp) / "stock", Path(tmp) / "ours"
-        for root in (stock, ours):
+        stock, ours, bare = Path(tmp) / "stock", Path(tmp) / "ours", Path(tmp) / "bare"
+        for root in (stock, ours, bare):
             make_course(root, args.n)
-        for root in (stock, ours):  # as after `make release`: the gradebook exists, the assignment is in it
+        with open(bare / "nbgrader_config.py", "a") as f:
+            f.write("\nc.SandboxedKernelManager.enabled = False\n")
+        for root in (stock, ours, bare):  # as after `make release`: the gradebook exists, the assignment is in it
             run([str(BIN / "nbgrader"), "generate_assignment", PS, "--force",
                  "--CourseDirectory.release_directory=release_check"], root)
         t_stock = run([str(BIN / "nbgrader"), "autograde", PS], stock)
         t_feedback = run([str(BIN / "nbgrader"), "generate_feedback", PS], stock)
         run([str(BIN / "nbgrader"), "export", "--to", "grades.csv"], stock)
         t_ours = run([sys.executable, "-m", "coursegrade", "--assignment", PS], ours)
+        t_bare = run([sys.executable, "-m", "coursegrade", "--assignment", PS], bare)
         our_rows = rows_from(ours / "grades.csv")
         stock_scores = {s: float(row["score"]) for s, row in rows_from(stock / "grades.csv").items()}
         our_scores = {s: float(row["score"]) for s, row in our_rows.items()}
@@ -82,6 +87,9 @@ def main() -> None:
     print(f"stock nbgrader autograde (sequential):       {t_stock:7.1f} s")
     print(f"stock nbgrader generate_feedback:            {t_feedback:7.1f} s")
     print(f"make grade (autograde + feedback, parallel): {t_ours:7.1f} s")
+    print(f"make grade without the sandbox:              {t_bare:7.1f} s")
+    print(f"isolation cost: {1000 * (t_ours - t_bare) / args.n:.0f} ms of wall time per notebook "
+          f"({os.cpu_count()} cores, {3 * os.cpu_count()} graders)")
     print(f"identical scores: {'yes' if not differ else 'NO'}")
     for student in differ:
         ours_row = our_rows.get(student, {})

@@ -298,20 +298,22 @@ def test_the_terminal_shows_progress_and_summary_without_kernel_or_database_warn
 
 
 def test_a_grader_failure_on_one_submission_becomes_that_students_error_row(parallel, monkeypatch):
-    from coursegrade import engine
+    from coursegrade import worker
+    from coursegrade.course import Course, Row
+    from coursegrade.report import summary
 
     root, rows, _ = parallel
-    monkeypatch.setattr(engine, "_COURSE", engine.Course(root))  # as in a worker
+    monkeypatch.setattr(worker, "COURSE", Course(root))  # as in a worker
 
     def unreadable_gradebook(course, rows):
         raise OSError("disk I/O error")
 
-    monkeypatch.setattr(engine, "_scores", unreadable_gradebook)
-    row = engine._grade_one((PS, "correct", engine._COURSE.notebooks(PS), False))  # a worker's job
+    monkeypatch.setattr(worker, "read_scores", unreadable_gradebook)
+    row = worker.grade_one((PS, "correct", worker.COURSE.notebooks(PS), False))  # a worker's job
     assert (row.status, float(row.export["score"])) == ("error", 0.0)
     assert "OSError: disk I/O error" in row.reason
-    others = [engine.Row(PS, s, r["status"], export=r) for s, r in rows.items() if s != "correct"]
-    text = engine.summary([row, *others])  # the run still ends with its summary
+    others = [Row(PS, s, r["status"], export=r) for s, r in rows.items() if s != "correct"]
+    text = summary([row, *others])  # the run still ends with its summary
     assert "error             1" in text and "(out of 24)" in text
 
 
@@ -350,7 +352,7 @@ def test_lms_zip_is_collected_and_graded(tmp_path):
 def test_gradebooks_in_a_worker_share_one_engine_and_check_the_tables_once(tmp_path, monkeypatch):
     import nbgrader.api
 
-    from coursegrade import engine
+    from coursegrade import worker
 
     metadata = nbgrader.api.Base.metadata
     table_checks = []
@@ -359,7 +361,7 @@ def test_gradebooks_in_a_worker_share_one_engine_and_check_the_tables_once(tmp_p
     monkeypatch.setattr(metadata, "create_all", lambda **kw: table_checks.append(1) or create_all(**kw))
     monkeypatch.setenv("PATH", f"{BIN}:{os.environ['PATH']}")  # a new gradebook runs alembic
     monkeypatch.setattr(warnings, "filters", warnings.filters[:])  # the worker's filters, for this test only
-    engine._start_worker()
+    worker.patch_nbgrader()
     url = f"sqlite:///{tmp_path / 'gradebook.db'}"
     with nbgrader.api.Gradebook(url) as outer:
         outer.add_student("ada")
@@ -375,13 +377,14 @@ def test_gradebooks_in_a_worker_share_one_engine_and_check_the_tables_once(tmp_p
 def test_workers_forked_after_the_warm_up_compile_no_feedback_template(parallel, monkeypatch):
     import jinja2
 
-    from coursegrade import engine
+    from coursegrade import worker
+    from coursegrade.course import Course
     from coursegrade.feedback import FeedbackExporter
 
     root, _, _ = parallel
-    course = engine.Course(root)
+    course = Course(root)
     monkeypatch.setattr(FeedbackExporter.templates, "compiled", {})  # as in a fresh grader
-    engine._warm_up(course)  # what the grader does before it forks its workers
+    worker.warm_up(course)  # what the grader does before it forks its workers
     compiled = []
     compile_template = jinja2.Environment.compile
     monkeypatch.setattr(jinja2.Environment, "compile",
@@ -471,9 +474,9 @@ def test_cell_metadata_is_checked_once_per_distinct_cell_and_still_rejects_corru
 
 
 def test_a_failed_autograde_is_reported_by_the_exceptions_that_caused_it():
-    from coursegrade.engine import _failure
+    from coursegrade.worker import failure
 
     log = ("[AutogradeApp | ERROR] There was an error processing assignment\nTraceback (most recent call last):\n"
            '  File "kernel.py", line 3\nRuntimeError: Kernel died before replying to kernel_info\n')
-    reason = _failure({"log": log, "error": "nbgrader.converters.base.NbGraderException: Please see the error log above"})
+    reason = failure({"log": log, "error": "nbgrader.converters.base.NbGraderException: Please see the error log above"})
     assert reason.startswith("RuntimeError: Kernel died before replying to kernel_info")

@@ -78,11 +78,11 @@ def test_largest_batch_and_critical_batch():
 def test_tensor_parallel_decode():
     one = decode.tensor_parallel_decode("llama-2-70b", "h20", 1, batch=8)
     plain = decode.decode_step_time("llama-2-70b", "h20", 8)
-    assert one.t_comms == 0 and one.time == pytest.approx(plain.time)
+    assert one.t_link == 0 and one.time == pytest.approx(plain.time)
     eight = decode.tensor_parallel_decode("llama-2-70b", "h20", 8, batch=8)
     assert eight.bytes_per_chip == pytest.approx(one.bytes_per_chip / 8)
     # two all-reduces of [8, 8192] bf16 per layer, ring: 2 (N-1)/N of the data per chip
-    assert eight.t_comms == pytest.approx(2 * 7 / 8 * 2 * 80 * 8 * 8192 * 2 / rl.get_chip("h20").interconnect_bandwidth)
+    assert eight.t_link == pytest.approx(2 * 7 / 8 * 2 * 80 * 8 * 8192 * 2 / rl.get_chip("h20").interconnect_bandwidth)
     with pytest.raises(ValueError, match="interconnect"):
         decode.tensor_parallel_decode("llama-2-7b", "tpu-v4", 2)
 

@@ -8,16 +8,17 @@ TINY = rl.ModelConfig("tiny", n_layers=2, d_model=4, n_heads=2, n_kv_heads=2, he
 
 
 def test_tiny_layer_by_hand():
-    costs = {c.name: c for c in rl.layer_costs(TINY, 3, 3, "fp16")}
-    # [3, 4] @ [4, 4]: 2*3*4*4 FLOPs; (12 + 16 + 12) elements of 2 bytes
-    assert costs["Q projection"] == ("Q projection", 96, 80)
-    assert costs["K, V projections"] == ("K, V projections", 192, (12 + 32 + 24) * 2)
-    # 2 heads x 3 x 3 scores; Q K^T: 2 * 3 * 3 * 4 FLOPs
-    assert costs["Q K^T"] == ("Q K^T", 72, (12 + 12 + 18) * 2)
-    assert costs["softmax"] == ("softmax", 5 * 18, 2 * 18 * 2)
-    assert costs["scores V"] == ("scores V", 72, (18 + 12 + 12) * 2)
-    assert costs["MLP up"] == ("MLP up", 2 * 3 * 4 * 8, (12 + 32 + 24) * 2)
-    assert costs["MLP down"] == ("MLP down", 2 * 3 * 8 * 4, (24 + 32 + 12) * 2)
+    costs = {c.name: (c.flops, c.weight_bytes, c.kv_bytes, c.activation_bytes)
+             for c in rl.layer_costs(TINY, 3, 3, "fp16")}
+    # [3, 4] @ [4, 4]: 2*3*4*4 FLOPs; 16 weights, 12 + 12 activations, 2 bytes each
+    assert costs["Q projection"] == (96, 16 * 2, 0, 24 * 2)
+    assert costs["K, V projections"] == (192, 32 * 2, 0, (12 + 24) * 2)
+    # 2 heads x 3 x 3 scores; Q K^T: 2 * 3 * 3 * 4 FLOPs, reads Q (12) and K (12), writes 18 scores
+    assert costs["Q K^T"] == (72, 0, 12 * 2, (12 + 18) * 2)
+    assert costs["softmax"] == (5 * 18, 0, 0, 2 * 18 * 2)
+    assert costs["scores V"] == (72, 0, 12 * 2, (18 + 12) * 2)
+    assert costs["MLP up"] == (2 * 3 * 4 * 8, 32 * 2, 0, (12 + 24) * 2)
+    assert costs["MLP down"] == (2 * 3 * 8 * 4, 32 * 2, 0, (24 + 12) * 2)
     assert "MLP gate" not in costs
 
 

@@ -8,6 +8,11 @@ two FLOPs per weight per sequence plus the attention over the context:
   ``L`` layers, ``H`` query heads of width ``d_h`` and ``T`` context tokens;
 - bytes ``= P b_w + B T k`` with ``k`` the KV-cache bytes per token (all layers).
 
+The model's own arithmetic (:class:`~roofline.models.ModelConfig`) refines both for
+today's architectures: a mixture-of-experts step multiplies only each token's experts
+but reads every expert the batch touches; local layers attend to their window only;
+latent attention caches a small latent per token and layer.
+
 Its time is at least ``max(FLOPs / peak, bytes / bandwidth)``. Prefill processes the
 whole prompt at once, like an encoder: its intensity grows with the prompt length.
 """
@@ -18,91 +23,72 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .core import _out, time_bounds
+from .core import Cost, _out
 from .hardware import get_chip
 from .models import get_model
-from .transformer import InferenceCost, decoder_cost, encoder_cost, layer_matmul_params, parameter_count
+from .transformer import decoder_cost, encoder_cost, parameter_count
 from .units import check_positive, dtype_bytes
 
 
-def _cached_tokens(m, tokens):
-    """Tokens a layer keeps in its cache: all of them, or the last ``sliding_window``."""
-    return tokens if m.sliding_window is None else np.minimum(tokens, m.sliding_window)
-
-
 def kv_bytes_per_token(model, dtype="bf16", as_mha=False):
-    """KV-cache bytes one token adds across all layers: ``2 L H_kv d_h bytes``.
+    """KV-cache bytes one token adds across all layers: ``2 L H_kv d_h bytes`` (MLA: ``L (latent + rotary) bytes``).
 
     ``as_mha=True`` counts every query head as a KV head, the mistake of treating a
     grouped-query model as multi-head.
     """
-    m = get_model(model)
-    heads = m.n_heads if as_mha else m.n_kv_heads
-    return 2.0 * m.n_layers * heads * m.head_dim * dtype_bytes(dtype)
+    return get_model(model).kv_bytes_per_token(dtype, as_mha)
 
 
 def model_kv_cache_bytes(model, seq_len, batch=1, dtype="bf16", as_mha=False):
     """KV-cache bytes of ``batch`` sequences of ``seq_len`` tokens.
 
-    A sliding-window model keeps at most ``sliding_window`` tokens per layer.
+    A local (sliding-window) layer keeps at most ``sliding_window`` tokens.
     """
     m = get_model(model)
-    tokens = _cached_tokens(m, check_positive("seq_len", seq_len))
-    return _out(kv_bytes_per_token(m, dtype, as_mha) * np.multiply(tokens, check_positive("batch", batch)))
+    per_sequence = m.kv_cache_bytes(check_positive("seq_len", seq_len), dtype, as_mha)
+    return _out(np.multiply(per_sequence, check_positive("batch", batch)))
 
 
-def matmul_params(model) -> int:
-    """Weights read by every decode step: the layers' matmul weights and the output head.
+def matmul_params(model, tokens=1):
+    """Weights the matmuls read for a step over ``tokens`` tokens: the layers' and the output head.
 
-    Per layer :func:`~roofline.transformer.layer_matmul_params`; the head is ``vocab x d``. Biases,
-    norms and the embedding lookup (one row per token) are left out.
+    Per layer :func:`~roofline.transformer.layer_matmul_params` for a dense model; a
+    mixture-of-experts layer reads the experts the tokens touch
+    (:meth:`~roofline.models.ModelConfig.matmul_parameters`). The head is ``vocab x d``.
+    Biases, norms and the embedding lookup (one row per token) are left out.
+    """
+    return get_model(model).matmul_parameters(tokens)
+
+
+def decode_step_cost(model, context_len, batch=1, w_dtype="bf16", kv_dtype="bf16") -> Cost:
+    """One decode step of ``batch`` sequences, each attending to ``context_len`` cached tokens.
+
+    FLOPs ``B (2 P_token + attention)``; weight bytes: the matrices the batch touches
+    (every one for a dense model; an MoE model's untouched experts are not read).
     """
     m = get_model(model)
-    return m.n_layers * layer_matmul_params(m) + m.vocab_size * m.d_model
-
-
-class StepCost(NamedTuple):
-    """FLOPs and bytes of one inference step, split by where the bytes come from."""
-
-    flops: float
-    weight_bytes: float
-    kv_bytes: float
-
-    @property
-    def nbytes(self):
-        return self.weight_bytes + self.kv_bytes
-
-    @property
-    def intensity(self):
-        return _out(np.divide(self.flops, self.nbytes))
-
-
-def decode_step_cost(model, context_len, batch=1, w_dtype="bf16", kv_dtype="bf16") -> StepCost:
-    """One decode step of ``batch`` sequences, each attending to ``context_len`` cached tokens."""
-    m = get_model(model)
-    T = _cached_tokens(m, check_positive("context_len", context_len))
+    T = check_positive("context_len", context_len)
     B = check_positive("batch", batch)
-    attention = 4.0 * m.n_layers * m.n_heads * m.head_dim * T
-    flops = np.multiply(B, 2.0 * matmul_params(m) + attention)
-    weights = matmul_params(m) * dtype_bytes(w_dtype) * np.ones_like(flops)
-    kv = np.multiply(B, np.multiply(T, kv_bytes_per_token(m, kv_dtype)))
-    return StepCost(_out(flops), _out(weights), _out(kv))
+    flops = np.multiply(B, 2.0 * m.matmul_parameters(1) + m.attention_flops(T))
+    weights = np.multiply(m.matmul_parameters(B), dtype_bytes(w_dtype)) * np.ones_like(flops)
+    kv = np.multiply(B, m.kv_cache_bytes(T, kv_dtype))
+    return Cost(_out(flops), _out(weights), _out(kv))
 
 
-def prefill_cost(model, prompt_len, batch=1, w_dtype="bf16", kv_dtype="bf16") -> StepCost:
+def prefill_cost(model, prompt_len, batch=1, w_dtype="bf16", kv_dtype="bf16") -> Cost:
     """Processing ``batch`` prompts of ``prompt_len`` tokens at once (weights read once).
 
-    FLOPs: ``2 P`` per token plus causal attention ``2 L H d_h T^2``; bytes: the weights
-    and the KV cache it writes (activations between layers are left out).
+    FLOPs: ``2 P`` per token plus causal attention (``2 L H d_h T^2`` for global MHA/GQA
+    layers, :meth:`~roofline.models.ModelConfig.causal_attention_flops`); bytes: the
+    weights and the KV cache it writes (activations between layers are left out).
     """
     m = get_model(model)
     T = check_positive("prompt_len", prompt_len)
     B = check_positive("batch", batch)
-    attention = 2.0 * m.n_layers * m.n_heads * m.head_dim * np.multiply(T, T)
-    flops = np.multiply(B, 2.0 * matmul_params(m) * T + attention)
-    weights = matmul_params(m) * dtype_bytes(w_dtype) * np.ones_like(flops)
-    kv = np.multiply(B, model_kv_cache_bytes(m, T, 1, kv_dtype))
-    return StepCost(_out(flops), _out(weights), _out(kv))
+    flops = np.multiply(B, 2.0 * m.matmul_parameters(1) * T + m.causal_attention_flops(T))
+    weights = np.multiply(m.matmul_parameters(np.multiply(B, T)), dtype_bytes(w_dtype)) * np.ones_like(flops)
+    kv = np.multiply(B, m.kv_cache_bytes(T, kv_dtype))
+    return Cost(_out(flops), _out(weights), _out(kv))
 
 
 class DecodeTime(NamedTuple):
@@ -124,9 +110,9 @@ def decode_step_time(model, chip, batch=1, context_len=4096, w_dtype="bf16", kv_
     """``max(flops / peak, (weight bytes + KV bytes) / bandwidth)`` for one decode step."""
     c = get_chip(chip)
     cost = decode_step_cost(model, context_len, batch, w_dtype, kv_dtype)
-    t = time_bounds(cost.flops, cost.nbytes, c.peak_flops(compute_dtype), c.hbm_bandwidth)
+    t = cost.bounds(c.peak_flops(compute_dtype), c.hbm_bandwidth)
     batch = np.asarray(check_positive("batch", batch), dtype=float)
-    return DecodeTime(t.t_math, t.t_comms, t.lower, _out(batch / t.lower), _out(1 / t.lower))
+    return DecodeTime(t.t_math, t.t_memory, t.lower, _out(batch / t.lower), _out(1 / t.lower))
 
 
 def max_batch(model, capacity_bytes, context_len, w_dtype="bf16", kv_dtype="bf16"):
@@ -162,13 +148,13 @@ class TensorParallelStep(NamedTuple):
 
     t_math: float
     t_memory: float
-    t_comms: float  # two all-reduces per layer over the interconnect
-    time: float  # max(t_math, t_memory) + t_comms: the all-reduces sit between layers
+    t_link: float  # two all-reduces per layer over the interconnect
+    time: float  # max(t_math, t_memory) + t_link: the all-reduces sit between layers
     bytes_per_chip: float
 
     @property
     def link_bound(self):
-        return np.asarray(self.t_comms) > np.maximum(self.t_math, self.t_memory)
+        return np.asarray(self.t_link) > np.maximum(self.t_math, self.t_memory)
 
 
 def tensor_parallel_decode(model, chip, n_chips, batch=1, context_len=4096, w_dtype="bf16", kv_dtype="bf16",
@@ -181,14 +167,12 @@ def tensor_parallel_decode(model, chip, n_chips, batch=1, context_len=4096, w_dt
     """
     m, c = get_model(model), get_chip(chip)
     n = check_positive("n_chips", n_chips)
-    cost = decode_step_cost(m, context_len, batch, w_dtype, kv_dtype)
-    per_chip = np.divide(cost.nbytes, n)
-    t_math = np.divide(cost.flops, np.multiply(n, c.peak_flops(compute_dtype)))
-    t_memory = per_chip / c.hbm_bandwidth
     reduced = 2 * m.n_layers * np.multiply(batch, m.d_model) * dtype_bytes(act_dtype)
-    t_comms = 2 * np.subtract(n, 1) / n * reduced / c.interconnect_bandwidth  # ValueError if not sourced
-    time = np.maximum(t_math, t_memory) + t_comms
-    return TensorParallelStep(_out(t_math), _out(t_memory), _out(t_comms), _out(time), _out(per_chip))
+    per_chip = (1 / n) * decode_step_cost(m, context_len, batch, w_dtype, kv_dtype) + Cost(
+        link_bytes=2 * np.subtract(n, 1) / n * reduced)
+    t = per_chip.bounds(c.peak_flops(compute_dtype), c.hbm_bandwidth)
+    t_link = per_chip.t_link(c.interconnect_bandwidth)  # ValueError if not sourced
+    return TensorParallelStep(t.t_math, t.t_memory, t_link, _out(np.add(t.lower, t_link)), per_chip.nbytes)
 
 
 def generation_cost(model, n_tokens, dtype="fp16", kv_cache=True):
@@ -201,19 +185,19 @@ def generation_cost(model, n_tokens, dtype="fp16", kv_cache=True):
     T = int(check_positive("n_tokens", n_tokens))
     if kv_cache:
         return decoder_cost(model, T, dtype)
-    steps = encoder_cost(model, np.arange(1, T + 1), dtype)
-    return InferenceCost(float(np.sum(steps.flops)), float(np.sum(steps.nbytes)))
+    return encoder_cost(model, np.arange(1, T + 1), dtype).total()
 
 
 def kv_recompute_flops(model, n_tokens, batch=1, as_mha=False):
-    """FLOPs to recompute the keys and values of ``n_tokens`` tokens: ``2 * 2 d d_kv`` each per layer.
+    """FLOPs to recompute the cached keys and values of ``n_tokens`` tokens: ``2 d`` per cached value and layer.
 
-    This is what the cache saves at a step with ``n_tokens`` tokens of context.
+    ``4 d d_kv`` per token and layer for MHA/GQA (the K and V projections); MLA recomputes
+    its latent and rotary key. This is what the cache saves at a step with ``n_tokens``
+    tokens of context.
     """
     m = get_model(model)
-    d_kv = (m.n_heads if as_mha else m.n_kv_heads) * m.head_dim
     tokens = np.multiply(check_positive("n_tokens", n_tokens), check_positive("batch", batch))
-    return _out(4.0 * m.d_model * d_kv * m.n_layers * tokens)
+    return _out(2.0 * m.d_model * m.kv_elements_per_token_layer(as_mha) * m.n_layers * tokens)
 
 
 def kv_flops_saved_per_byte(model, dtype="bf16"):

@@ -2,16 +2,18 @@
 
 Peak FLOP/s are *dense* (no 2:4 structured sparsity): NVIDIA datasheets quote
 tensor-core figures "with sparsity", twice the dense rate. The rows come from
-``data/chips.csv`` (a copy of the course's ``hardware_specs.csv`` with a chip id
-column and the A100 40GB added); each row's ``source`` names the datasheet.
+``data/chips.csv`` (the course's ``hardware_specs.csv`` with a chip id column, the
+A100 40GB, FP4 peaks, SM counts and scale-up domains, and the 2024-2025 chips added)
+and cache bandwidths from ``data/cache_levels.csv``; each row's ``source`` names the
+datasheet. FP4 rates answer for the block-scaled formats the chip runs
+(``fp4_formats``: NVFP4 on Blackwell, MXFP4 on Blackwell and CDNA 4).
 """
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
-from importlib import resources
 
+from .tables import read_csv
 from .units import dtype_bytes
 
 
@@ -40,8 +42,9 @@ class Chip:
     source: str
     notes: str
     cache_levels: tuple = field(default=())  # MemoryLevel, fastest first, HBM excluded
-    sm_count: int | None = None  # streaming multiprocessors (GPUs only), where sourced
+    sm_count: int | None = None  # streaming multiprocessors (AMD: compute units), where sourced
     sm_source: str = ""
+    scale_up_chips: int | None = None  # chips one scale-up domain (NVLink, Infinity Fabric, ICI pod) joins
 
     def peak_flops(self, dtype: str = "bf16") -> float:
         """Dense peak rate for ``dtype`` in FLOP/s (OP/s for int8).
@@ -73,7 +76,7 @@ class Chip:
         """Number of SMs (the units a GPU kernel's thread blocks are spread over)."""
         if self.sm_count is None:
             raise ValueError(f"chip {self.chip_id!r} has no sourced SM count; chips with one: "
-                             f"{sorted(_SM_COUNTS)}")
+                             f"{sorted(c.chip_id for c in CHIPS.values() if c.sm_count)}")
         return self.sm_count
 
     def memory_levels(self) -> list[MemoryLevel]:
@@ -87,32 +90,8 @@ _DTYPE_COLUMNS = {
     "fp16": "dense_fp16_flops",
     "fp8": "dense_fp8_flops",
     "int8": "dense_int8_ops",
+    "fp4": "dense_fp4_flops",
     "fp32": "fp32_flops",
-}
-
-# A100 cache bandwidths: L2 = 5120 B/clk x 1.41 GHz, L1/shared = 108 SMs x 128 B/clk x 1.41 GHz.
-_A100_CACHE_SOURCE = (
-    "NVIDIA A100 Tensor Core GPU Architecture whitepaper (2020): 108 SMs at 1410 MHz, "
-    "L2 read bandwidth 5120 B/clk (2.3x V100), L1/shared 128 B/clk/SM; L2 7219 GB/s as "
-    "tabulated in PubMed Central article PMC10448217, Table 3"
-)
-_A100_CACHES = (
-    MemoryLevel("L1", 108 * 128 * 1.41e9, _A100_CACHE_SOURCE),
-    MemoryLevel("L2", 5120 * 1.41e9, _A100_CACHE_SOURCE),
-)
-_CACHES = {"a100-40gb": _A100_CACHES, "a100-80gb": _A100_CACHES}
-
-_HOPPER_WHITEPAPER = "NVIDIA H100 Tensor Core GPU Architecture whitepaper (2022): H100 SXM5 132 SMs, H100 PCIe 114 SMs"
-_SM_COUNTS = {
-    "h100-sxm": (132, _HOPPER_WHITEPAPER),
-    "h100-pcie": (114, _HOPPER_WHITEPAPER),
-    "h200": (132, "NVIDIA H200 is the H100 SXM5 GPU (GH100, 132 SMs) with 141 GB of HBM3e; " + _HOPPER_WHITEPAPER),
-    "a100-40gb": (108, _A100_CACHE_SOURCE),
-    "a100-80gb": (108, _A100_CACHE_SOURCE),
-    "a800": (108, "A800 is the A100 die with NVLink limited to 400 GB/s; " + _A100_CACHE_SOURCE),
-    "v100": (80, "NVIDIA Tesla V100 GPU Architecture whitepaper (2017): 80 SMs"),
-    "rtx-4090": (128, "NVIDIA Ada GPU Architecture whitepaper (2022): RTX 4090 128 SMs"),
-    "gtx-1080ti": (28, "NVIDIA GeForce GTX 1080 Ti (GP102) specifications: 3584 CUDA cores = 28 SMs x 128"),
 }
 
 
@@ -121,27 +100,33 @@ def _number(text: str) -> float | None:
 
 
 def _load_chips() -> dict[str, Chip]:
+    caches = {}
+    for row in read_csv("cache_levels.csv"):
+        level = MemoryLevel(row["level"], float(row["bandwidth_bytes_per_s"]), f"{row['derivation']}; {row['source']}")
+        caches.setdefault(row["chip_id"], []).append(level)
     chips = {}
-    with resources.files("roofline").joinpath("data/chips.csv").open(encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            sm_count, sm_source = _SM_COUNTS.get(row["chip_id"], (None, ""))
-            rates = {d: _number(row[c]) for d, c in _DTYPE_COLUMNS.items()}
-            chips[row["chip_id"]] = Chip(
-                chip_id=row["chip_id"],
-                name=row["name"],
-                vendor=row["vendor"],
-                year=int(row["year"]),
-                dense_flops={d: r for d, r in rates.items() if r is not None},
-                hbm_bandwidth=float(row["hbm_bandwidth_bytes_per_s"]),
-                hbm_capacity=float(row["hbm_capacity_bytes"]),
-                interconnect_bidirectional=_number(row["interconnect_bandwidth_bytes_per_s"]),
-                interconnect_type=row["interconnect_type"],
-                source=row["source"],
-                notes=row["notes"],
-                cache_levels=_CACHES.get(row["chip_id"], ()),
-                sm_count=sm_count,
-                sm_source=sm_source,
-            )
+    for row in read_csv("chips.csv"):
+        rates = {d: _number(row[c]) for d, c in _DTYPE_COLUMNS.items()}
+        rates.update({fmt: rates["fp4"] for fmt in row["fp4_formats"].split()})
+        sm_count = _number(row["sm_count"])
+        scale_up = _number(row["scale_up_chips"])
+        chips[row["chip_id"]] = Chip(
+            chip_id=row["chip_id"],
+            name=row["name"],
+            vendor=row["vendor"],
+            year=int(row["year"]),
+            dense_flops={d: r for d, r in rates.items() if r is not None},
+            hbm_bandwidth=float(row["hbm_bandwidth_bytes_per_s"]),
+            hbm_capacity=float(row["hbm_capacity_bytes"]),
+            interconnect_bidirectional=_number(row["interconnect_bandwidth_bytes_per_s"]),
+            interconnect_type=row["interconnect_type"],
+            source=row["source"],
+            notes=row["notes"],
+            cache_levels=tuple(sorted(caches.get(row["chip_id"], ()), key=lambda lv: -lv.bandwidth)),
+            sm_count=None if sm_count is None else int(sm_count),
+            sm_source=row["sm_source"],
+            scale_up_chips=None if scale_up is None else int(scale_up),
+        )
     return chips
 
 

@@ -345,14 +345,13 @@ def recorded_measurements(name: str = "cpu_2026-11-22") -> dict:
 
     Returns arrays ``benchmark``, ``n``, ``repeats``, ``calls``, ``flops``, ``nbytes``, ``seconds``.
     """
-    import csv
     from importlib import resources
 
-    path = resources.files("roofline").joinpath(f"data/measurements/{name}.csv")
-    if not path.is_file():
+    from .tables import read_csv
+
+    if not isinstance(name, str) or not resources.files("roofline").joinpath(f"data/measurements/{name}.csv").is_file():
         raise ValueError(f"name must be a recorded table such as 'cpu_2026-11-22'; got {name!r}")
-    with path.open(encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_csv(f"measurements/{name}.csv")
     table = {"benchmark": np.array([r["benchmark"] for r in rows])}
     for column in ("n", "repeats", "calls", "flops", "nbytes", "seconds"):
         table[column] = np.array([float(r[column]) for r in rows])

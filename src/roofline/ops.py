@@ -10,37 +10,25 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .core import _out, ridge_intensity, time_bounds
+from .core import Cost, _out, ridge_intensity
 from .units import check_positive, dtype_bytes
-
-
-class OpCost(NamedTuple):
-    """FLOPs performed and bytes moved by one operation."""
-
-    flops: float
-    nbytes: float
-
-    @property
-    def intensity(self):
-        """Arithmetic intensity in FLOP/byte."""
-        return _out(np.divide(self.flops, self.nbytes))
 
 
 def _sizes(**sizes):
     return [check_positive(name, value) for name, value in sizes.items()]
 
 
-def dot_product(N, dtype="bf16") -> OpCost:
+def dot_product(N, dtype="bf16") -> Cost:
     """``x . y`` for two length-N vectors: N multiplies + N-1 adds; read 2N, write 1 element.
 
     Intensity ``(2N - 1) / ((2N + 1) * bytes)`` tends to 1/2 FLOP/byte in bf16.
     """
     (N,) = _sizes(N=N)
     b = dtype_bytes(dtype)
-    return OpCost(_out(2 * N - 1), _out((2 * N + 1) * b))
+    return Cost(_out(2 * N - 1), activation_bytes=_out((2 * N + 1) * b), name="dot product")
 
 
-def elementwise(N, n_inputs=1, flops_per_element=1, dtype="bf16", out_dtype=None) -> OpCost:
+def elementwise(N, n_inputs=1, flops_per_element=1, dtype="bf16", out_dtype=None) -> Cost:
     """An elementwise op over N elements: reads ``n_inputs`` arrays, writes one.
 
     FLOPs ``N * flops_per_element``; bytes ``N * (n_inputs * bytes(dtype) + bytes(out_dtype))``.
@@ -49,7 +37,8 @@ def elementwise(N, n_inputs=1, flops_per_element=1, dtype="bf16", out_dtype=None
     N, n_inputs = _sizes(N=N, n_inputs=n_inputs)
     flops_per_element = check_positive("flops_per_element", flops_per_element)
     out_b = dtype_bytes(out_dtype or dtype)
-    return OpCost(_out(np.multiply(N, flops_per_element)), _out(N * (n_inputs * dtype_bytes(dtype) + out_b)))
+    return Cost(_out(np.multiply(N, flops_per_element)), activation_bytes=_out(N * (n_inputs * dtype_bytes(dtype) + out_b)),
+                name="elementwise")
 
 
 def matmul_flops(B, D, F):
@@ -63,21 +52,20 @@ def matmul_bytes(B, D, F, x_dtype="bf16", w_dtype="bf16", out_dtype="bf16"):
 
     ``B*D*bytes(x) + D*F*bytes(w) + B*F*bytes(out)``.
     """
-    B, D, F = _sizes(B=B, D=D, F=F)
-    bx, bw, bo = dtype_bytes(x_dtype), dtype_bytes(w_dtype), dtype_bytes(out_dtype)
-    return _out(B * D * bx + D * F * bw + B * F * bo)
+    return matmul(B, D, F, x_dtype, w_dtype, out_dtype).nbytes
 
 
 def matmul_intensity(B, D, F, x_dtype="bf16", w_dtype="bf16", out_dtype="bf16"):
     """FLOP/byte of the matmul: ``matmul_flops / matmul_bytes`` (about ``2B / bytes(w)`` for B << D, F)."""
-    return _out(
-        np.divide(matmul_flops(B, D, F), matmul_bytes(B, D, F, x_dtype, w_dtype, out_dtype))
-    )
+    return matmul(B, D, F, x_dtype, w_dtype, out_dtype).intensity
 
 
-def matmul(B, D, F, x_dtype="bf16", w_dtype="bf16", out_dtype="bf16") -> OpCost:
-    """:class:`OpCost` of ``X[B, D] @ W[D, F]`` with separate dtypes for X, W and Z."""
-    return OpCost(matmul_flops(B, D, F), matmul_bytes(B, D, F, x_dtype, w_dtype, out_dtype))
+def matmul(B, D, F, x_dtype="bf16", w_dtype="bf16", out_dtype="bf16") -> Cost:
+    """:class:`~roofline.core.Cost` of ``X[B, D] @ W[D, F]``: weights ``D*F``, activations ``B*D`` in and ``B*F`` out."""
+    B, D, F = _sizes(B=B, D=D, F=F)
+    bx, bw, bo = dtype_bytes(x_dtype), dtype_bytes(w_dtype), dtype_bytes(out_dtype)
+    return Cost(matmul_flops(B, D, F), weight_bytes=_out(np.multiply(D, F) * bw),
+                activation_bytes=_out(np.multiply(B, D) * bx + np.multiply(B, F) * bo), name="matmul")
 
 
 def critical_batch_size(peak_flops, bandwidth, w_dtype="bf16"):
@@ -90,7 +78,7 @@ def critical_batch_size(peak_flops, bandwidth, w_dtype="bf16"):
     return _out(ridge_intensity(peak_flops, bandwidth) * dtype_bytes(w_dtype) / 2)
 
 
-def per_example_matmul(B, D, F, x_dtype="int8", w_dtype="int8", out_dtype="int8") -> OpCost:
+def per_example_matmul(B, D, F, x_dtype="int8", w_dtype="int8", out_dtype="int8") -> Cost:
     """``X[B, D] x W[B, D, F] -> Z[B, F]``: a different weight matrix per batch element.
 
     FLOPs ``2BDF``; bytes ``BD*bytes(x) + BDF*bytes(w) + BF*bytes(out)``. Every weight
@@ -98,7 +86,8 @@ def per_example_matmul(B, D, F, x_dtype="int8", w_dtype="int8", out_dtype="int8"
     """
     B, D, F = _sizes(B=B, D=D, F=F)
     bx, bw, bo = dtype_bytes(x_dtype), dtype_bytes(w_dtype), dtype_bytes(out_dtype)
-    return OpCost(_out(2 * B * D * F), _out(B * D * bx + B * D * F * bw + B * F * bo))
+    return Cost(_out(2 * B * D * F), weight_bytes=_out(B * D * F * bw), activation_bytes=_out(B * D * bx + B * F * bo),
+                name="per-example matmul")
 
 
 def _chip_count(n_chips):
@@ -112,14 +101,15 @@ class ShardedMatmul(NamedTuple):
     """Per-chip cost of a matmul whose contracting dimension D is split over ``n_chips``.
 
     Each chip multiplies ``X[:, D/N] @ W[D/N, :]`` (``t_math``), then the chips
-    all-reduce their ``[B, F]`` partial sums over the link (``t_comms``): a ring
+    all-reduce their ``[B, F]`` partial sums over the link (``t_link``): a ring
     all-reduce sends ``2 (N-1)/N * B*F*bytes`` per chip, i.e. the whole partial sum for N = 2.
+    (Chapter 1 writes the link time T_comms, after its source.)
     """
 
     flops_per_chip: float
     comm_bytes_per_chip: float
     t_math: float
-    t_comms: float
+    t_link: float
     lower: float
     upper: float
 
@@ -130,10 +120,12 @@ def sharded_matmul(B, D, F, n_chips, peak_flops, link_bandwidth, dtype="bf16") -
     ``link_bandwidth`` is per chip per direction (byte/s); ``peak_flops`` per chip.
     """
     n_chips = _chip_count(n_chips)
-    flops = np.divide(matmul_flops(B, D, F), n_chips)
-    comm = 2 * (n_chips - 1) / n_chips * np.multiply(B, F) * dtype_bytes(dtype)
-    t = time_bounds(flops, comm, peak_flops, link_bandwidth)
-    return ShardedMatmul(_out(flops), _out(comm), *t)
+    per_chip = Cost(np.divide(matmul_flops(B, D, F), n_chips),
+                    link_bytes=2 * (n_chips - 1) / n_chips * np.multiply(B, F) * dtype_bytes(dtype))
+    t_math = np.divide(per_chip.flops, check_positive("peak_flops", peak_flops))
+    t_link = per_chip.t_link(link_bandwidth)
+    return ShardedMatmul(_out(per_chip.flops), _out(per_chip.link_bytes), _out(t_math), t_link,
+                         _out(np.maximum(t_math, t_link)), _out(t_math + t_link))
 
 
 def sharded_matmul_critical_d(n_chips, peak_flops, link_bandwidth, dtype="bf16"):

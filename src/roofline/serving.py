@@ -16,15 +16,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .core import time_bounds
-from .decode import StepCost, _cached_tokens, kv_bytes_per_token, matmul_params
+from .core import Cost
 from .hardware import get_chip
 from .models import get_model
-from .transformer import parameter_count
 from .units import check_int, check_positive, dtype_bytes
 
 
-def iteration_cost(model, decode_contexts=(), prefill_chunks=(), w_dtype="bf16", kv_dtype="bf16") -> StepCost:
+def iteration_cost(model, decode_contexts=(), prefill_chunks=(), w_dtype="bf16", kv_dtype="bf16") -> Cost:
     """FLOPs and bytes of one engine iteration.
 
     ``decode_contexts``: cached tokens of each sequence taking a decode step (``2 P`` FLOPs plus
@@ -32,7 +30,9 @@ def iteration_cost(model, decode_contexts=(), prefill_chunks=(), w_dtype="bf16",
     pairs, a chunk of ``length`` prompt tokens after ``start`` already cached: ``2 P`` FLOPs a token,
     causal attention ``4 L H d_h (length * start + length^2 / 2)`` (the convention of
     :func:`~roofline.decode.prefill_cost`, so chunks add up to the whole prompt), reads the ``start``
-    cached tokens and writes ``length`` new ones. Weights are read once per iteration.
+    cached tokens and writes ``length`` new ones. Weights are read once per iteration (for an
+    MoE model, the experts the iteration's tokens touch). Local layers, latent attention and
+    experts follow :class:`~roofline.models.ModelConfig`.
     """
     m = get_model(model)
     contexts = np.asarray(list(decode_contexts), dtype=float)
@@ -41,15 +41,14 @@ def iteration_cost(model, decode_contexts=(), prefill_chunks=(), w_dtype="bf16",
         raise ValueError("decode_contexts must be >= 1 and prefill_chunks (start >= 0, length >= 1)")
     if contexts.size + len(chunks) == 0:
         raise ValueError("an iteration needs at least one decode context or prefill chunk")
-    per_token_attention = 4.0 * m.n_layers * m.n_heads * m.head_dim
     start, length = chunks[:, 0], chunks[:, 1]
-    decode_kv = _cached_tokens(m, contexts).sum()
-    attended = decode_kv + np.sum(length * start + length**2 / 2)
+    attention = (np.sum(m.attention_flops(contexts)) if contexts.size else 0.0) + np.sum(
+        m.causal_attention_flops(start + length) - m.causal_attention_flops(start))
     tokens = contexts.size + length.sum()
-    P = matmul_params(m)
-    flops = 2.0 * P * tokens + per_token_attention * attended
-    kv_tokens = decode_kv + np.sum(_cached_tokens(m, start) + length)
-    return StepCost(float(flops), P * dtype_bytes(w_dtype), float(kv_tokens * kv_bytes_per_token(m, kv_dtype)))
+    flops = 2.0 * m.matmul_parameters(1) * tokens + attention
+    decode_kv = np.sum(m.kv_cache_bytes(contexts, kv_dtype)) if contexts.size else 0.0
+    prefill_kv = np.sum(m.kv_cache_bytes(start, kv_dtype) + length * m.kv_bytes_per_token(kv_dtype))
+    return Cost(float(flops), m.matmul_parameters(tokens) * dtype_bytes(w_dtype), float(decode_kv + prefill_kv))
 
 
 def iteration_time(model, chip, decode_contexts=(), prefill_chunks=(), w_dtype="bf16", kv_dtype="bf16",
@@ -59,8 +58,8 @@ def iteration_time(model, chip, decode_contexts=(), prefill_chunks=(), w_dtype="
     return _seconds(cost, get_chip(chip), compute_dtype) + overhead
 
 
-def _seconds(cost: StepCost, chip, compute_dtype) -> float:
-    return time_bounds(cost.flops, cost.nbytes, chip.peak_flops(compute_dtype), chip.hbm_bandwidth).lower
+def _seconds(cost: Cost, chip, compute_dtype) -> float:
+    return cost.bounds(chip.peak_flops(compute_dtype), chip.hbm_bandwidth).lower
 
 
 class Request(NamedTuple):
@@ -181,17 +180,22 @@ def simulate(model, chip, requests, policy="inflight", max_batch=16, chunk_size=
         raise ValueError("chunk_size needs policy='inflight' (static batching prefills whole prompts)")
     budget_per_iteration = np.inf if chunk_size is None else check_int("chunk_size", chunk_size)
     queue = _check_requests(requests)
-    per_token = kv_bytes_per_token(model, kv_dtype)
-    free = get_chip(chip).hbm_capacity - parameter_count(model) * dtype_bytes(w_dtype)
-    too_long = [r for r in queue if (r.prompt_len + r.output_len) * per_token > free]
+    m, chip = get_model(model), get_chip(chip)  # resolved once: everything below gets the objects
+    free = chip.hbm_capacity - m.parameter_count() * dtype_bytes(w_dtype)
+
+    def reservation(request):
+        """KV bytes a request holds at its full length (prompt + output)."""
+        return m.kv_cache_bytes(request.prompt_len + request.output_len, kv_dtype)
+
+    too_long = [r for r in queue if reservation(r) > free]
     if too_long:
         raise ValueError(f"requests include one whose KV cache cannot fit beside the weights ({free:.3g} bytes): {too_long[0]!r}")
 
     def admit(batch):
         """Move waiting requests that have arrived into ``batch`` while slots and memory allow."""
-        reserved = sum(s.request.prompt_len + s.request.output_len for s in batch) * per_token
+        reserved = sum(reservation(s.request) for s in batch)
         while queue and queue[0].arrival <= clock and len(batch) < max_batch:
-            need = (queue[0].prompt_len + queue[0].output_len) * per_token
+            need = reservation(queue[0])
             if reserved + need > free:
                 break
             reserved += need
@@ -206,7 +210,7 @@ def simulate(model, chip, requests, policy="inflight", max_batch=16, chunk_size=
         """Run one iteration; returns the clock at its end, when its tokens come out."""
         nonlocal clock
         dt = iteration_seconds if iteration_seconds is not None else iteration_time(
-            model, chip, decode_contexts, prefill_chunks, w_dtype, kv_dtype, overhead=overhead)
+            m, chip, decode_contexts, prefill_chunks, w_dtype, kv_dtype, overhead=overhead)
         durations.append(dt)
         clock += dt
         return clock

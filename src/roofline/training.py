@@ -11,15 +11,14 @@ recomputation.
 
 from __future__ import annotations
 
-import csv
-from importlib import resources
 from typing import NamedTuple
 
 import numpy as np
 
 from .core import _out
 from .models import get_model
-from .transformer import layer_costs, parameter_count
+from .tables import read_csv
+from .transformer import ATTENTION_CORE, layer_costs, parameter_count
 from .units import check_positive
 
 #: bytes per parameter: (weights, gradients, optimizer state)
@@ -97,7 +96,7 @@ def recompute_flops_overhead(model, seq_len, recompute="full"):
     if recompute == "full":
         return 1 / 3
     costs = layer_costs(m, seq_len, seq_len)
-    attention = sum(c.flops for c in costs if c.name in ("Q K^T", "softmax", "scores V"))
+    attention = sum(c.flops for c in costs if c.name in ATTENTION_CORE)
     return _out(attention / sum(c.flops for c in costs) / 3)
 
 
@@ -140,10 +139,8 @@ def published_training_memory() -> list[dict]:
     ``activations``, ``total`` (as printed), ``figure_total`` (sum of the figure's bars)
     and ``gpu_limit`` (the GPU memory line drawn behind the bar).
     """
-    path = resources.files("roofline").joinpath("data/memory_wall/training_memory_breakdown.csv")
-    with path.open(encoding="utf-8") as f:
-        return [{"year": int(r["year"]), "model": r["model"], "batch": int(r["batch_size"]),
-                 "weights": float(r["params_memory_gb"]), "optimizer": float(r["optimizer_memory_gb"]),
-                 "activations": float(r["activation_memory_gb"]), "total": float(r["total_memory_gb"]),
-                 "figure_total": float(r["fig_total_memory_gb"]), "gpu_limit": float(r["fig_gpu_memory_limit_gb"])}
-                for r in csv.DictReader(f)]
+    return [{"year": int(r["year"]), "model": r["model"], "batch": int(r["batch_size"]),
+             "weights": float(r["params_memory_gb"]), "optimizer": float(r["optimizer_memory_gb"]),
+             "activations": float(r["activation_memory_gb"]), "total": float(r["total_memory_gb"]),
+             "figure_total": float(r["fig_total_memory_gb"]), "gpu_limit": float(r["fig_gpu_memory_limit_gb"])}
+            for r in read_csv("memory_wall/training_memory_breakdown.csv")]

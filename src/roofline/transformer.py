@@ -7,7 +7,8 @@ transformer layers only (no embedding lookup or output head), with every tensor 
 
 - projections (Q, K, V, output) and the two MLP matmuls: ``2 * m * k * n`` FLOPs for
   ``[m, k] @ [k, n]``, bytes ``(m*k + k*n + m*n) * bytes``;
-- attention scores ``Q K^T`` and ``scores V``: ``2 * T_q * T_kv * d_model`` FLOPs each;
+- attention scores ``Q K^T`` and ``scores V``: ``2 * T_q * T_kv * H * d_head`` FLOPs each
+  (``H * d_head`` is ``d_model`` in GPT-2 and BERT, not in Gemma, Qwen3 or gpt-oss);
 - softmax over ``heads * T_q * T_kv`` scores: ``SOFTMAX_FLOPS`` per score, read and written once;
 - elementwise work (two layer norms, the MLP activation, two residual adds) on ``T_q`` tokens.
 
@@ -16,14 +17,12 @@ Gated MLPs (SwiGLU, Llama and Mistral) have a third matrix, the gate.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
-from .core import _out, time_bounds
+from .core import Cost
 from .hardware import get_chip
-from .models import ModelConfig, get_model
-from .units import check_positive, dtype_bytes
+from .models import get_model
+from .units import check_int, check_positive, dtype_bytes
 
 #: FLOPs per attention score for a softmax: max, subtract, exp, sum, divide.
 SOFTMAX_FLOPS = 5
@@ -32,112 +31,128 @@ LAYERNORM_FLOPS = 8
 GELU_FLOPS = 8
 
 
-class LayerCost(NamedTuple):
-    """FLOPs and bytes of one operation of one transformer layer."""
-
-    name: str
-    flops: float
-    nbytes: float
+#: The attention core of a layer (what selective recomputation repeats).
+ATTENTION_CORE = ("Q K^T", "softmax", "scores V")
 
 
-def _matmul(name, m, k, n, b):
-    return LayerCost(name, 2 * m * k * n, (m * k + k * n + m * n) * b)
+def _matmul(name, m, k, n, b, weights=1) -> Cost:
+    """``[m, k] @ [k, n]``; ``weights`` copies of the matrix read (distinct experts touched)."""
+    return Cost(2 * m * k * n, weight_bytes=weights * k * n * b, activation_bytes=(m * k + m * n) * b, name=name)
 
 
-def layer_costs(model: ModelConfig, q_tokens, kv_tokens, dtype="fp16") -> list[LayerCost]:
+def layer_costs(model, q_tokens, kv_tokens, dtype="fp16", layer=None) -> list[Cost]:
     """Costs of one layer processing ``q_tokens`` new tokens that attend to ``kv_tokens`` keys.
 
     Encoder over a sequence: ``q_tokens = kv_tokens = T``. Decoder step with a KV cache:
     ``q_tokens = 1``, ``kv_tokens = t`` (the new token's K and V are written to the cache).
+    ``layer`` (0-based; default the last) picks the layer of a model whose layers differ:
+    a local layer attends to at most ``sliding_window`` keys; in a mixture-of-experts
+    layer each token goes through ``experts_per_token`` experts and the shared ones, and
+    the weights read are those of the experts the tokens touch
+    (:meth:`~roofline.models.ModelConfig.experts_touched`). Latent attention (MLA) is
+    counted as prefill runs it, with keys and values rebuilt per head.
     """
+    m = get_model(model)
     tq = check_positive("q_tokens", q_tokens)
     tkv = check_positive("kv_tokens", kv_tokens)
+    layer = m.n_layers - 1 if layer is None else check_int("layer", layer, minimum=0)
+    if layer >= m.n_layers:
+        raise ValueError(f"layer must be below n_layers ({m.n_layers}); got {layer}")
     b = dtype_bytes(dtype)
-    d, f, h = model.d_model, model.d_ff, model.n_heads
-    d_kv = model.n_kv_heads * model.head_dim
-    scores = h * tq * tkv
-    mlp = [_matmul("MLP up", tq, d, f, b)]
-    if model.gated_mlp:  # SwiGLU: a gate matrix beside the up projection
-        mlp.append(_matmul("MLP gate", tq, d, f, b))
+    window = m.layer_windows()[layer]
+    keys = tkv if window is None else np.minimum(tkv, window)
+    h, d = m.n_heads, m.d_model
+    score, value = m.attention_widths(absorbed=False)
+    k_width, v_width = ((h * score, h * value) if m.kv_lora_rank else
+                        (m.n_kv_heads * m.head_dim, m.n_kv_heads * m.head_dim))
+    scores = h * tq * keys
+    attention = [_matmul(name, tq, k, n, b) for name, k, n in m.attention_matmuls()]
+    output = attention.pop()  # the output projection follows the attention core
+    moe = layer >= m.n_layers - m.moe_layers
+    if moe:
+        per_token = m.experts_per_token + m.n_shared_experts
+        touched = m.experts_touched(tq) + m.n_shared_experts
+        mlp = [_matmul("router", tq, d, m.n_experts, b)]
+        mlp += [_matmul(f"experts: {name}", np.multiply(tq, per_token), k, n, b, touched)
+                for name, k, n in m.mlp_matmuls(m.expert_width)]
+        width = per_token * m.expert_width
+    else:
+        mlp = [_matmul(name, tq, k, n, b) for name, k, n in m.mlp_matmuls()]
+        width = m.d_ff
+    down = mlp.pop()
     return [
-        _matmul("Q projection", tq, d, d, b),
-        _matmul("K, V projections", tq, d, 2 * d_kv, b),
-        LayerCost("Q K^T", 2 * tq * tkv * d, (tq * d + tkv * d_kv) * b + scores * b),
-        LayerCost("softmax", SOFTMAX_FLOPS * scores, 2 * scores * b),
-        LayerCost("scores V", 2 * tq * tkv * d, scores * b + tkv * d_kv * b + tq * d * b),
-        _matmul("output projection", tq, d, d, b),
+        *attention,
+        Cost(2 * scores * score, kv_bytes=keys * k_width * b, activation_bytes=(tq * h * score + scores) * b,
+             name="Q K^T"),
+        Cost(SOFTMAX_FLOPS * scores, activation_bytes=2 * scores * b, name="softmax"),
+        Cost(2 * scores * value, kv_bytes=keys * v_width * b, activation_bytes=(scores + tq * h * value) * b,
+             name="scores V"),
+        output,
         *mlp,
-        LayerCost("activation", GELU_FLOPS * tq * f, (len(mlp) + 1) * tq * f * b),
-        _matmul("MLP down", tq, f, d, b),
-        LayerCost("layer norms + residuals", (2 * LAYERNORM_FLOPS + 2) * tq * d, (2 * 2 + 2 * 3) * tq * d * b),
+        Cost(GELU_FLOPS * tq * width, activation_bytes=len(m.mlp_matmuls()) * tq * width * b, name="activation"),
+        down,
+        Cost((2 * LAYERNORM_FLOPS + 2) * tq * d, activation_bytes=(2 * 2 + 2 * 3) * tq * d * b,
+             name="layer norms + residuals"),
     ]
 
 
-class InferenceCost(NamedTuple):
-    """Totals over all layers (and, for a decoder, over all generated tokens)."""
-
-    flops: float
-    nbytes: float
-
-    @property
-    def intensity(self):
-        return _out(np.divide(self.flops, self.nbytes))
+def _layer_kinds(m) -> list[tuple]:
+    """``(count, a layer of that kind)`` for each distinct (window, MoE) kind of layer."""
+    windows = m.layer_windows()
+    kinds = [(windows[i], i >= m.n_layers - m.moe_layers) for i in range(m.n_layers)]
+    return [(kinds.count(kind), kinds.index(kind)) for kind in dict.fromkeys(kinds)]
 
 
-def encoder_cost(model, seq_len, dtype="fp16") -> InferenceCost:
+def encoder_cost(model, seq_len, dtype="fp16") -> Cost:
     """One forward pass over ``seq_len`` tokens at once (BERT), all layers."""
     m = get_model(model)
-    costs = layer_costs(m, seq_len, seq_len, dtype)
-    return InferenceCost(_out(m.n_layers * sum(c.flops for c in costs)),
-                         _out(m.n_layers * sum(c.nbytes for c in costs)))
+    return sum(count * sum(layer_costs(m, seq_len, seq_len, dtype, layer)) for count, layer in _layer_kinds(m))
 
 
-def decoder_cost(model, seq_len, dtype="fp16") -> InferenceCost:
+def decoder_cost(model, seq_len, dtype="fp16") -> Cost:
     """Generating ``seq_len`` tokens one at a time with a KV cache (GPT-2), all layers.
 
-    Step ``t`` (1-based) attends to ``t`` cached tokens; every step reads all weights again.
-    Each step's cost is linear in ``t``, so the total is ``T * c(0) + (c(1) - c(0)) * T (T+1) / 2``.
+    Step ``t`` (1-based) attends to ``t`` cached tokens (at most ``W`` in a local layer);
+    every step reads all weights again. A step's cost is linear in the keys it attends
+    to, ``c(t) = c(0) + s t``, so the steps up to ``n`` add up to ``n c(0) + s n (n+1) / 2``,
+    and a local layer's later steps all cost ``c(W)``.
     """
     m = get_model(model)
     T = check_positive("seq_len", seq_len)
-    step = [layer_costs(m, 1, t, dtype) for t in (1, 2)]
-    totals = []
-    for field in ("flops", "nbytes"):
-        c1, c2 = (sum(getattr(c, field) for c in s) for s in step)
+    total = Cost()
+    for count, layer in _layer_kinds(m):
+        window = m.layer_windows()[layer]
+        c1, c2 = (sum(layer_costs(m, 1, t, dtype, layer)) for t in (1, 2))
         slope, intercept = c2 - c1, 2 * c1 - c2
-        totals.append(_out(m.n_layers * (np.multiply(T, intercept) + slope * np.multiply(T, np.add(T, 1)) / 2)))
-    return InferenceCost(*totals)
+        n = T if window is None else np.minimum(T, window)
+        steps = np.multiply(n, 1.0) * intercept + np.multiply(n, np.add(n, 1)) / 2 * slope
+        if window is not None:
+            steps = steps + np.maximum(np.subtract(T, window), 0) * (intercept + window * slope)
+        total = total + count * steps
+    return total
 
 
-def roofline_latency(cost: InferenceCost, chip, dtype="fp16"):
+def roofline_latency(cost: Cost, chip, dtype="fp16"):
     """Lower bound on run time (s): ``max(flops / peak, bytes / bandwidth)`` on ``chip``."""
     chip = get_chip(chip)
-    return time_bounds(cost.flops, cost.nbytes, chip.peak_flops(dtype), chip.hbm_bandwidth).lower
+    return cost.bounds(chip.peak_flops(dtype), chip.hbm_bandwidth).lower
 
 
 def layer_matmul_params(model) -> int:
-    """Matmul weights of one layer: ``2 d^2`` (Q, output), ``2 d d_kv`` (K, V), ``2 d d_ff`` (``3`` gated)."""
+    """Matmul weights of one dense layer: attention projections and MLP (MoE: see ``ModelConfig.matmul_parameters``).
+
+    ``2 d^2`` (Q, output), ``2 d d_kv`` (K, V) and ``2 d d_ff`` (``3`` gated) for a model
+    whose query width is ``d``; :meth:`~roofline.models.ModelConfig.attention_matmuls` in general.
+    """
     m = get_model(model)
-    d_kv = m.n_kv_heads * m.head_dim
-    return 2 * m.d_model**2 + 2 * m.d_model * d_kv + (3 if m.gated_mlp else 2) * m.d_model * m.d_ff
+    return sum(k * n for _, k, n in m.attention_matmuls() + m.mlp_matmuls())
 
 
 def parameter_count(model) -> int:
-    """All parameters: transformer layers, embeddings, final norm and an untied output head.
+    """All parameters (:meth:`roofline.models.ModelConfig.parameter_count`).
 
-    Per layer: Q and output projections ``2 d^2``, K and V ``2 d d_kv``, MLP ``2 d d_ff``
-    (``3 d d_ff`` gated), and for GPT/BERT-style models their biases and two layer norms
-    (weight and bias). Embeddings: tokens, plus learned positions for GPT/BERT-style
-    models; one final norm; a separate output head when embeddings are not tied.
-    GPT-2 and the Llama models match their published counts exactly (GPT-2 124,439,808);
-    BERT-Base comes to ~109M (its token-type embeddings and pooler are left out).
+    GPT-2, the Llama, Mistral, Mixtral, Qwen3, Gemma 2, gpt-oss and DeepSeek-V3 rows
+    match their published counts exactly (GPT-2 124,439,808); BERT-Base comes to ~109M
+    (its token-type embeddings and pooler are left out).
     """
-    m = get_model(model)
-    d, f, d_kv = m.d_model, m.d_ff, m.n_kv_heads * m.head_dim
-    head = 0 if m.tied_embeddings else m.vocab_size * d
-    if m.gated_mlp:  # Llama/Mistral: no biases, RMSNorm weights only, rotary positions
-        per_layer = layer_matmul_params(m) + 2 * d
-        return m.n_layers * per_layer + m.vocab_size * d + d + head
-    biases = 2 * d + 2 * d_kv + f + d
-    per_layer = layer_matmul_params(m) + biases + 4 * d
-    return m.n_layers * per_layer + (m.vocab_size + m.max_seq_len) * d + 2 * d + head
+    return get_model(model).parameter_count()

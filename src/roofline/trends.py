@@ -8,15 +8,14 @@ grows exponentially when ``log10(value) = a + b * year``; its growth factor over
 
 from __future__ import annotations
 
-import csv
 import math
-from importlib import resources
 from typing import NamedTuple
 
 import numpy as np
 
 from .core import _out
 from .hardware import CHIPS
+from .tables import read_csv
 from .units import check_positive
 
 #: series name -> (file, filter column, filter value, value column)
@@ -43,9 +42,7 @@ def load_series(name: str) -> tuple[np.ndarray, np.ndarray]:
     if name not in _SERIES:
         raise ValueError(f"name must be one of {list_series()}; got {name!r}")
     filename, column, wanted, value_column = _SERIES[name]
-    path = resources.files("roofline").joinpath(f"data/memory_wall/{filename}")
-    with path.open(encoding="utf-8") as f:
-        rows = [r for r in csv.DictReader(f) if r[column] == wanted]
+    rows = [r for r in read_csv(f"memory_wall/{filename}") if r[column] == wanted]
     points = sorted((float(r["year_decimal"]), float(r[value_column])) for r in rows)
     years, values = (np.array(v) for v in zip(*points))
     return years, values

@@ -10,7 +10,8 @@ import math
 
 import numpy as np
 
-#: Bytes per element of each supported data type.
+#: Bytes per element of each supported data type; the block-scaled FP4 formats include
+#: their scales (NVIDIA NVFP4: 16-element blocks; OCP MXFP4: 32-element blocks).
 DTYPE_BYTES = {
     "fp32": 4.0,
     "tf32": 4.0,
@@ -19,6 +20,9 @@ DTYPE_BYTES = {
     "fp8": 1.0,
     "int8": 1.0,
     "int4": 0.5,
+    "fp4": 0.5,  # E2M1 elements alone
+    "nvfp4": 0.5625,  # E2M1 + one E4M3 scale per 16 elements: 4.5 bits
+    "mxfp4": 0.53125,  # E2M1 + one E8M0 scale per 32 elements (OCP MX): 4.25 bits
 }
 
 

@@ -39,7 +39,7 @@ def matmul_summary(chip_id, dtype, B, D, F) -> dict:
         "ridge": chip.ridge_intensity(dtype),
         "critical_batch": critical_batch_size(peak, bandwidth, dtype),
         "t_math": t.t_math,
-        "t_comms": t.t_comms,
+        "t_memory": t.t_memory,
         "lower": t.lower,
         "upper": t.upper,
         "bound": bound_by(cost.intensity, peak, bandwidth),

@@ -99,8 +99,12 @@ def test_kv_chapter_corrects_the_seed_with_package_numbers(html):
     n = rl.sharded_matmul_max_chips(8192, h20.peak_flops("bf16"), h20.interconnect_bandwidth)
     assert f"about {n:.0f} H20s" in text
     # the per-model KV table is generated from the model table
+    page = (html / "chapters/04_kv_cache.html").read_text(encoding="utf-8")
     for model_id in rl.list_models():
-        assert f"{model_id} " in text
+        m = rl.get_model(model_id)
+        assert f"<td><code>{model_id}</code></td><td>{m.attention}" in page
+    assert "latent 512 + rotary key 64 (for 128 heads)" in page  # DeepSeek-V3's MLA
+    assert "window 4096 on 21 of 42 layers" in page  # Gemma 2's alternating local layers
 
 
 def test_long_context_chapter_computes_its_numbers(html):

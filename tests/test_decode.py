@@ -98,3 +98,46 @@ def test_tensor_parallel_decode():
 def test_bad_input_names_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+@pytest.mark.parametrize("model_id, group", [("llama-2-7b", 1), ("llama-3-8b", 4), ("llama-2-70b", 8)])
+def test_fused_decode_attention_intensity_is_about_the_gqa_group(model_id, group):
+    cost = rl.decode_attention_cost(model_id, 32768, kv_dtype="bf16")
+    # 2 g / bytes per cached value, plus the softmax's few FLOPs per score, a little less for q and output
+    assert cost.intensity == pytest.approx(group * (1 + 5 / (4 * 128)), rel=0.01)
+
+
+def test_unfused_attention_sends_the_scores_through_memory():
+    fused = rl.decode_attention_cost("llama-2-70b", 4096, batch=8)
+    unfused = rl.decode_attention_cost("llama-2-70b", 4096, batch=8, fused=False)
+    assert unfused.flops == fused.flops and unfused.kv_bytes == fused.kv_bytes
+    assert unfused.activation_bytes - fused.activation_bytes == 8 * 4 * 80 * 64 * 4096 * 2  # B x 4 x L H T x bf16
+    # in decode the scores (4 x 64 heads x 2 bytes per token) are small beside a GQA cache (2 x 8 x 128 x 2 bytes)
+    assert unfused.intensity == pytest.approx(fused.intensity * fused.nbytes / unfused.nbytes)
+    assert 0.85 < unfused.intensity / fused.intensity < 0.9
+
+
+def test_latent_attention_decode_is_far_more_intense():
+    mla = rl.decode_attention_cost("deepseek-v3", 32768)
+    # absorbed MLA: 128 heads x 2 (576 + 512) FLOPs per cached token and layer, over 576 cached values
+    assert mla.intensity == pytest.approx(128 * (2 * (576 + 512) + 5) / (576 * 2), rel=0.01)
+    assert mla.intensity > 100 > rl.decode_attention_cost("llama-3-8b", 32768).intensity
+
+
+def test_mfu_reproduces_palm_540b():
+    # Chowdhery et al. 2022, Table 3: 238.3k tokens/s on 6144 TPU v4 chips is 46.2% MFU.
+    palm = rl.ModelConfig("palm-540b", n_layers=118, d_model=18432, n_heads=48, n_kv_heads=1, head_dim=256,
+                          d_ff=73728, vocab_size=256000, max_seq_len=2048, source="Chowdhery et al. 2022, Table 1",
+                          gated_mlp=True)
+    assert palm.parameter_count() == pytest.approx(540.35e9, rel=0.002)
+    mfu = rl.model_flops_utilization(palm, "tpu-v4", 238.3e3, context_len=2048, training=True, n_chips=6144)
+    assert mfu == pytest.approx(0.462, abs=0.003)
+
+
+def test_mfu_of_a_decode_step_by_hand():
+    m, chip = rl.get_model("llama-3-8b"), rl.get_chip("h100-sxm")
+    flops_per_token = 2 * rl.matmul_params(m) + 4 * 32 * 32 * 128 * 1000
+    assert rl.model_flops_utilization(m, chip, 5000.0, context_len=1000) == pytest.approx(
+        5000 * flops_per_token / chip.peak_flops("bf16"))
+    with pytest.raises(ValueError, match="tokens_per_s"):
+        rl.model_flops_utilization(m, chip, -1.0)

@@ -114,9 +114,10 @@ def test_inference_profiles_have_four_panels_with_the_decoder_below_one_flop_per
 
 
 def test_memory_bars_stack_components_and_draw_the_limit():
-    ax = rl.plot_memory_bars([("a", {"weights": 1.0, "activations": 2.0}), ("b", {"weights": 4.0})], limit=[3, 6])
+    ax = rl.plot_memory_bars([("a", {"weights": 1e9, "activations": 2e9}), ("b", {"weights": 4e9})], limit=[3e9, 6e9])
     tops = sorted(p.get_y() + p.get_height() for p in ax.patches if p.get_height() > 0)
-    assert tops == pytest.approx([1.0, 3.0, 4.0])
+    assert tops == pytest.approx([1.0, 3.0, 4.0])  # bytes in, GB drawn
+    assert ax.get_ylabel() == "memory (GB)"
     assert ax.get_legend() is not None and "memory limit" in [t.get_text() for t in ax.get_legend().get_texts()]
     with pytest.raises(ValueError, match="bars"):
         rl.plot_memory_bars([])
@@ -139,12 +140,12 @@ def test_training_explorer_says_whether_the_setup_fits():
 
 def test_repeat_panels_show_time_rate_and_bandwidth():
     r = [1, 2, 4]
-    axes = rl.plotting.plot_repeat_panels([("model", r, [1.0, 1.0, 2.0], [10.0, 20.0, 40.0], [80.0, 80.0, 80.0])])
+    axes = rl.plot_repeat_panels([("model", r, [1.0, 1.0, 2.0], [10.0, 20.0, 40.0], [80.0, 80.0, 80.0])])
     assert [ax.get_title() for ax in axes] == ["time per run (s)", "achieved FLOP/s", "achieved bandwidth (byte/s)"]
     assert list(axes[1].get_lines()[0].get_ydata()) == [10.0, 20.0, 20.0]
     assert list(axes[2].get_lines()[0].get_ydata()) == [80.0, 80.0, 40.0]
     with pytest.raises(ValueError, match="series"):
-        rl.plotting.plot_repeat_panels([])
+        rl.plot_repeat_panels([])
 
 
 def test_overhead_explorer_states_knee_and_fusion_gain():
@@ -202,3 +203,19 @@ def test_long_context_figures_draw_their_series():
     assert len(chunked.get_lines()) == 3
     reuse = rl.plot_prefix_reuse("llama-3-8b", rl.chat_workload(5, 2, system_len=128), [4, 64])
     assert reuse.get_lines()[0].get_ydata()[1] >= reuse.get_lines()[0].get_ydata()[0]
+
+
+def test_every_figure_takes_its_colours_from_one_palette():
+    ax = rl.plot_roofline(["tpu-v5e", "h100-sxm"])
+    roofs = [line for line in ax.get_lines() if line.get_label().endswith("(bf16)")]
+    assert [line.get_color() for line in roofs] == [rl.color(0), rl.color(1)]
+    assert rl.color(len(rl.plot_style.PALETTE)) == rl.color(0)
+    fig = rl.plot_inference_profiles(["bert-base"], "gpt-2", [128, 512], "a100-80gb")
+    assert [line.get_color() for line in fig.axes[0].get_lines()] == [rl.color(0), rl.color(1)]
+
+
+def test_matmul_explorer_lays_out_chip_and_dtype_then_the_sizes():
+    explorer = matmul_explorer("h100-sxm", "bf16", 256, 4096, 4096)
+    first, second = explorer.widget.children[0].children, explorer.widget.children[1].children
+    assert [c.description for c in first] == ["chip", "dtype"]
+    assert [c.description for c in second] == ["B", "D", "F"]

@@ -26,7 +26,7 @@ import numpy as np
 from .core import Cost, _out
 from .hardware import get_chip
 from .models import get_model
-from .transformer import decoder_cost, encoder_cost, parameter_count
+from .transformer import SOFTMAX_FLOPS, decoder_cost, encoder_cost, parameter_count
 from .units import check_positive, dtype_bytes
 
 
@@ -91,6 +91,49 @@ def prefill_cost(model, prompt_len, batch=1, w_dtype="bf16", kv_dtype="bf16") ->
     return Cost(_out(flops), _out(weights), _out(kv))
 
 
+def decode_attention_cost(model, context_len, batch=1, kv_dtype="bf16", fused=True, act_dtype="bf16") -> Cost:
+    """Attention of one decode step (all layers): scores, softmax and the weighted sum over the cache.
+
+    Per layer and sequence, over ``T`` cached tokens (at most the window in a local layer):
+    FLOPs ``2 H (score + value) T`` plus the softmax (``SOFTMAX_FLOPS`` per score); bytes: the
+    cache (``kv_bytes``), the query and the output. A fused kernel (FlashAttention, FlashDecoding)
+    keeps the ``H T`` scores on chip; unfused, they go to memory and back four times (written
+    by ``Q K^T``, read and written by the softmax, read by ``scores V``). Fused, the intensity
+    is about ``2 g / bytes`` per cached value with ``g = n_heads / n_kv_heads`` query heads
+    sharing each cached head: 1 FLOP/byte for bf16 MHA, the group size for bf16 GQA, and far
+    more for latent attention, whose one latent serves every head.
+    """
+    m = get_model(model)
+    T = check_positive("context_len", context_len)
+    B = check_positive("batch", batch)
+    score, value = m.attention_widths(absorbed=True)
+    b_act = dtype_bytes(act_dtype)
+    per_layer_token = m.n_heads * (2 * (score + value) + SOFTMAX_FLOPS)
+    keys = m.attended_tokens(T)
+    flops = np.multiply(B, per_layer_token * keys)
+    kv = np.multiply(B, m.kv_cache_bytes(T, kv_dtype))
+    activations = np.multiply(B, m.n_layers * m.n_heads * (score + value) * b_act
+                              + (0 if fused else 4 * m.n_heads * keys * b_act))
+    return Cost(_out(flops), kv_bytes=_out(kv), activation_bytes=_out(activations), name="decode attention")
+
+
+def model_flops_utilization(model, chip, tokens_per_s, context_len=0, training=False, dtype="bf16", n_chips=1):
+    """Model FLOPs utilisation (MFU): the share of the chips' peak that a measured rate's model FLOPs use.
+
+    Model FLOPs per token: two per weight the token multiplies (its experts only) plus its
+    attention over ``context_len`` tokens; training adds the backward pass, twice the
+    forward: ``6 N + 12 L H d_h T`` (Chowdhery et al. 2022, PaLM, appendix B, who count
+    attention over the whole sequence ``T``, not halved for the causal mask). Recomputation,
+    padding and other work the hardware repeats or wastes does not count.
+    """
+    m, c = get_model(model), get_chip(chip)
+    forward = 2.0 * m.matmul_parameters(1) + m.attention_flops(check_positive("context_len", context_len,
+                                                                               allow_zero=True))
+    per_token = 3 * forward if training else forward
+    peak = c.peak_flops(dtype) * check_positive("n_chips", n_chips)
+    return _out(np.multiply(check_positive("tokens_per_s", tokens_per_s), per_token) / peak)
+
+
 class DecodeTime(NamedTuple):
     """Lower bound on one decode step and the throughput it allows."""
 
@@ -102,7 +145,9 @@ class DecodeTime(NamedTuple):
 
     @property
     def bound(self):
-        return np.where(np.asarray(self.t_math) >= np.asarray(self.t_memory), "compute", "memory")
+        """``"compute"`` or ``"memory"`` (an array of them for array input), as :func:`~roofline.core.bound_by`."""
+        result = np.where(np.asarray(self.t_math) >= np.asarray(self.t_memory), "compute", "memory")
+        return str(result) if result.ndim == 0 else result
 
 
 def decode_step_time(model, chip, batch=1, context_len=4096, w_dtype="bf16", kv_dtype="bf16",

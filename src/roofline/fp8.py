@@ -15,6 +15,7 @@ import numpy as np
 from .decode import decode_step_time, max_batch
 from .hardware import get_chip
 from .longcontext import attention_weights
+from .models import get_model
 from .units import check_positive
 
 
@@ -130,10 +131,10 @@ class PrecisionOption(NamedTuple):
 def fp8_decode_options(model, chip, context_len=8192, batch=16):
     """Decode step time and capacity with bf16 everywhere, FP8 weights, FP8 weights and KV cache,
     and FP8 throughout (FP8 tensor-core math; needs a chip with an FP8 peak, e.g. Hopper)."""
-    c = get_chip(chip)
+    m, c = get_model(model), get_chip(chip)
     plans = [("bf16", "bf16", "bf16", "bf16"), ("fp8 weights", "fp8", "bf16", "bf16"),
              ("fp8 weights + KV", "fp8", "fp8", "bf16"), ("fp8 throughout", "fp8", "fp8", "fp8")]
-    times = [decode_step_time(model, c, batch, context_len, w, kv, compute) for _, w, kv, compute in plans]
+    times = [decode_step_time(m, c, batch, context_len, w, kv, compute) for _, w, kv, compute in plans]
     return [PrecisionOption(name, w, kv, compute, t.time, t.tokens_per_s, times[0].time / t.time,
-                            int(max_batch(model, c.hbm_capacity, context_len, w, kv)))
+                            int(max_batch(m, c.hbm_capacity, context_len, w, kv)))
             for (name, w, kv, compute), t in zip(plans, times)]

@@ -14,7 +14,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .decode import kv_bytes_per_token
 from .hardware import get_chip
 from .models import get_model
 from .units import check_int, check_positive, dtype_bytes
@@ -103,18 +102,18 @@ def split_k_decode_time(model, chip, context_len, batch=1, n_splits=1, n_chips=1
     sms = c.streaming_multiprocessors()
     T = int(check_positive("context_len", context_len))
     batch, n_splits, n_chips = check_int("batch", batch), check_int("n_splits", n_splits), check_int("n_chips", n_chips)
-    if m.n_kv_heads % n_chips:
-        raise ValueError(f"n_chips must divide the model's {m.n_kv_heads} KV heads; got {n_chips!r}")
+    if m.cache_heads % n_chips:
+        raise ValueError(f"n_chips must divide the model's {m.cache_heads} cached KV heads; got {n_chips!r}")
     if n_splits > T:
         raise ValueError(f"n_splits must not exceed context_len ({T}); got {n_splits!r}")
-    kv_heads = m.n_kv_heads // n_chips
+    kv_heads = m.cache_heads // n_chips
     blocks = batch * kv_heads * n_splits
     waves = -(-blocks // sms)
-    block_bytes = -(-T // n_splits) * 2 * m.head_dim * dtype_bytes(kv_dtype)
-    t_layer = waves * block_bytes / (c.hbm_bandwidth / sms)
-    partial_bytes = batch * (m.n_heads // n_chips) * n_splits * (m.head_dim + 1) * 4.0
+    per_head_token = m.kv_elements_per_token_layer() / m.cache_heads * dtype_bytes(kv_dtype)
+    t_attention = sum(layers * waves * -(-(T if w is None else min(T, w)) // n_splits) * per_head_token
+                      / (c.hbm_bandwidth / sms) for layers, w in m.window_counts())
+    partial_bytes = batch * (m.n_heads // n_chips) * n_splits * (m.attention_widths()[1] + 1) * 4.0
     t_merge = 0.0 if n_splits == 1 else m.n_layers * (launch_overhead + 2 * partial_bytes / c.hbm_bandwidth)
-    t_attention = m.n_layers * t_layer
     busy = blocks / (waves * sms)
     return SplitKTime(n_splits, blocks, waves, float(busy), float(t_attention), float(t_merge),
                       float(t_attention + t_merge))
@@ -177,15 +176,15 @@ def streaming_cost(model, n_tokens, policy="sinks", cache_size=4096, kv_dtype="b
     """KV memory and attention FLOPs at each step of an ``n_tokens`` generation.
 
     Cached tokens at step ``t``: ``t`` for full attention, ``min(t, cache_size)`` for a window
-    or window plus sinks (the sinks sit inside the budget); attention FLOPs ``4 L H d_h`` per
-    cached token; bytes :func:`~roofline.decode.kv_bytes_per_token` per cached token.
+    or window plus sinks (the sinks sit inside the budget); bytes and attention FLOPs of that
+    many tokens (``4 L H d_h`` FLOPs per cached token for global MHA/GQA layers; a model's own
+    local layers keep no more than their window).
     """
     m = get_model(model)
     cache_size = _check_policy(policy, cache_size)
     t = np.arange(1, int(check_positive("n_tokens", n_tokens)) + 1, dtype=float)
     cached = t if policy == "full" else np.minimum(t, cache_size)
-    return StreamingCost(cached, cached * kv_bytes_per_token(m, kv_dtype),
-                         cached * 4.0 * m.n_layers * m.n_heads * m.head_dim)
+    return StreamingCost(cached, m.kv_cache_bytes(cached, kv_dtype), m.attention_flops(cached))
 
 
 class SinkExperiment(NamedTuple):

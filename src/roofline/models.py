@@ -145,14 +145,20 @@ class ModelConfig:
         pattern = self.attention_pattern or ("L" if self.sliding_window else "G")
         return tuple(self.sliding_window if pattern[i % len(pattern)] == "L" else None for i in range(self.n_layers))
 
-    def _window_counts(self) -> list[tuple]:
+    def window_counts(self) -> list[tuple]:
         """``(layers, window)`` for each distinct window (``None``: global layers)."""
         windows = self.layer_windows()
         return [(windows.count(w), w) for w in dict.fromkeys(windows)]
 
-    def _attended(self, tokens):
-        """Sum over layers of the tokens each attends to at a context of ``tokens``."""
-        return sum(n * (tokens if w is None else np.minimum(tokens, w)) for n, w in self._window_counts())
+    def attended_tokens(self, tokens):
+        """Tokens one query attends to at a context of ``tokens``, summed over the layers."""
+        tokens = check_positive("tokens", tokens, allow_zero=True)
+        return sum(n * (tokens if w is None else np.minimum(tokens, w)) for n, w in self.window_counts())
+
+    @property
+    def cache_heads(self) -> int:
+        """Heads whose keys and values the cache stores apart: ``n_kv_heads``; 1 for MLA (one shared latent)."""
+        return 1 if self.kv_lora_rank else self.n_kv_heads
 
     # --- weight matrices and parameters ------------------------------------------------
 
@@ -312,7 +318,7 @@ class ModelConfig:
         """KV-cache bytes of one sequence of ``tokens`` tokens; a local layer keeps its last ``sliding_window``."""
         t = check_positive("tokens", tokens, allow_zero=True)
         per_layer = self.kv_elements_per_token_layer(as_mha) * dtype_bytes(dtype)
-        total = self._attended(t) * per_layer
+        total = self.attended_tokens(t) * per_layer
         return float(total) if np.ndim(total) == 0 else total
 
     def attention_widths(self, absorbed: bool = True) -> tuple:
@@ -335,7 +341,7 @@ class ModelConfig:
         """
         t = check_positive("context", context, allow_zero=True)
         score, value = self.attention_widths(absorbed)
-        total = 2 * self.n_heads * (score + value) * self._attended(t)
+        total = 2 * self.n_heads * (score + value) * self.attended_tokens(t)
         return float(total) if np.ndim(total) == 0 else total
 
     def causal_attention_flops(self, tokens, absorbed: bool = False):
@@ -348,7 +354,7 @@ class ModelConfig:
         score, value = self.attention_widths(absorbed)
         full = np.multiply(t, t) / 2
         pairs = sum(n * (full if w is None else np.where(np.greater(t, w), np.multiply(t, w) - w**2 / 2, full))
-                    for n, w in self._window_counts())
+                    for n, w in self.window_counts())
         total = 2 * self.n_heads * (score + value) * pairs
         return float(total) if np.ndim(total) == 0 else total
 

@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .decode import kv_bytes_per_token
+from .models import get_model
 from .serving import iteration_cost
 from .units import check_int, check_positive
 
@@ -168,6 +169,7 @@ def replay_prefix_cache(model, prompts, block_size=16, capacity_blocks=4096) -> 
     (:func:`~roofline.serving.iteration_cost` with chunk ``(c, L - c)``); at least its last token
     is always computed, since its output starts the reply.
     """
+    m = get_model(model)
     cache = PrefixCache(block_size, capacity_blocks)
     tokens = reused = peak = 0
     flops = saved = 0.0
@@ -176,9 +178,9 @@ def replay_prefix_cache(model, prompts, block_size=16, capacity_blocks=4096) -> 
         peak = max(peak, len(cache))
         L = len(prompt)
         cached = min(lease.hit_blocks * block_size, L - 1)
-        full = iteration_cost(model, prefill_chunks=[(0, L)]).flops
+        full = iteration_cost(m, prefill_chunks=[(0, L)]).flops
         flops += full
-        saved += full - iteration_cost(model, prefill_chunks=[(cached, L - cached)]).flops
+        saved += full - iteration_cost(m, prefill_chunks=[(cached, L - cached)]).flops
         tokens, reused = tokens + L, reused + cached
         cache.release(lease)
     return ReuseReport(cache.hit_rate, tokens, reused, flops, saved, peak)

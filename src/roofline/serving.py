@@ -273,21 +273,21 @@ class ChunkedPrefill(NamedTuple):
 
 
 def chunked_prefill(model, chip, prompt_len, chunk, n_decode=16, decode_context=2048, overhead=0.0,
-                    w_dtype="bf16", kv_dtype="bf16") -> ChunkedPrefill:
+                    w_dtype="bf16", kv_dtype="bf16", compute_dtype="bf16") -> ChunkedPrefill:
     """Cost of prefilling one prompt in chunks of ``chunk`` tokens, each iteration also decoding
     ``n_decode`` sequences with ``decode_context`` cached tokens (the Sarathi / TensorRT-LLM scheme)."""
     T = int(check_positive("prompt_len", prompt_len))
     chunk, n_decode = check_int("chunk", chunk), check_int("n_decode", n_decode, minimum=0)
-    c = get_chip(chip)
-    costs = [iteration_cost(model, [decode_context] * n_decode, [(start, min(chunk, T - start))], w_dtype, kv_dtype)
+    m, c = get_model(model), get_chip(chip)
+    costs = [iteration_cost(m, [decode_context] * n_decode, [(start, min(chunk, T - start))], w_dtype, kv_dtype)
              for start in range(0, T, chunk)]
-    times = [_seconds(cost, c, "bf16") + overhead for cost in costs]
+    times = [_seconds(cost, c, compute_dtype) + overhead for cost in costs]
     total = float(sum(times))
     return ChunkedPrefill(chunk, len(times), total, max(times), (T + n_decode * len(times)) / total, costs[0].intensity)
 
 
 def best_chunk_size(model, chip, prompt_len, latency_limit, n_decode=16, decode_context=2048, chunks=None,
-                    overhead=0.0) -> ChunkedPrefill:
+                    overhead=0.0, w_dtype="bf16", kv_dtype="bf16", compute_dtype="bf16") -> ChunkedPrefill:
     """The chunk with the highest throughput whose worst decode latency stays within ``latency_limit`` s.
 
     Candidates: ``chunks`` or powers of two from 64 to ``prompt_len``. Raises ``ValueError`` when none
@@ -296,7 +296,9 @@ def best_chunk_size(model, chip, prompt_len, latency_limit, n_decode=16, decode_
     limit = check_positive("latency_limit", latency_limit)
     T = int(check_positive("prompt_len", prompt_len))
     chunks = chunks or [c for c in 2 ** np.arange(6, 20) if c < T] + [T]
-    options = [chunked_prefill(model, chip, T, int(c), n_decode, decode_context, overhead) for c in chunks]
+    m, c = get_model(model), get_chip(chip)
+    options = [chunked_prefill(m, c, T, int(size), n_decode, decode_context, overhead, w_dtype, kv_dtype, compute_dtype)
+               for size in chunks]
     ok = [o for o in options if o.decode_latency <= limit]
     if not ok:
         fastest = min(o.decode_latency for o in options)

@@ -10,14 +10,18 @@ from __future__ import annotations
 import base64
 import io
 
+import numpy as np
+
 from .core import bound_by, time_bounds
 from .hardware import get_chip, list_chips
 from .models import list_models
 from .ops import critical_batch_size, matmul
 from .decode import decode_step_time, model_kv_cache_bytes
 from .measure import repeat_knee, repeat_model
-from .plotting import new_axes, plot_memory_bars, plot_roofline
-from .plotting_longcontext import plot_serving
+from .plot_memory import plot_memory_bars
+from .plot_rooflines import plot_roofline
+from .plot_style import finish, new_axes
+from .plot_sweeps import plot_serving
 from .serving import request_stream, simulate
 from .training import MODEL_STATE_BYTES, ZERO_STAGES, recompute_flops_overhead, training_memory
 from .transformer import parameter_count
@@ -72,8 +76,11 @@ class Explorer:
         return bundle
 
 
-def _live(controls: dict, draw, per_row: int) -> Explorer:
-    """An explorer whose figure ``draw(**values, ax=ax)`` follows the ``controls``, in rows of ``per_row``."""
+def _live(controls: dict, draw, per_row) -> Explorer:
+    """An explorer whose figure ``draw(**values, ax=ax)`` follows the ``controls``.
+
+    Controls are laid out in rows of ``per_row`` (a number, or one number per row).
+    """
     import ipywidgets as w
     import matplotlib.pyplot as plt
 
@@ -93,7 +100,9 @@ def _live(controls: dict, draw, per_row: int) -> Explorer:
         control.observe(redraw, names="value")
     redraw()
     c = list(controls.values())
-    rows = [w.HBox(c[i:i + per_row]) for i in range(0, len(c), per_row)]
+    sizes = [per_row] * -(-len(c) // per_row) if isinstance(per_row, int) else list(per_row)
+    starts = np.cumsum([0, *sizes])
+    rows = [w.HBox(c[a:b]) for a, b in zip(starts, starts[1:]) if a < len(c)]
     return Explorer(w.VBox([*rows, out]), _png(lambda ax: draw(**values(), ax=ax)))
 
 
@@ -111,50 +120,35 @@ def _png(draw, *args) -> bytes:
 def matmul_explorer(chip_id="tpu-v5e", dtype="bf16", B=256, D=4096, F=4096) -> Explorer:
     """Explore a matmul on a roofline: choose chip, dtype, B, D and F (powers of two)."""
     import ipywidgets as w
-    import matplotlib.pyplot as plt
 
-    chip = w.Dropdown(options=list_chips(), value=chip_id, description="chip")
-    dtypes = w.Dropdown(options=sorted(get_chip(chip_id).dense_flops), value=dtype, description="dtype")
-    sizes = {
-        name: w.SelectionSlider(options=_POWERS_OF_TWO, value=value, description=name,
-                                continuous_update=False)
-        for name, value in (("B", B), ("D", D), ("F", F))
+    controls = {
+        "chip_id": w.Dropdown(options=list_chips(), value=chip_id, description="chip"),
+        "dtype": w.Dropdown(options=sorted(get_chip(chip_id).dense_flops), value=dtype, description="dtype"),
+        **{name: w.SelectionSlider(options=_POWERS_OF_TWO, value=value, description=name, continuous_update=False)
+           for name, value in (("B", B), ("D", D), ("F", F))},
     }
-    out = w.Output()
 
-    def redraw(*_):
-        out.clear_output(wait=True)
-        with out:
-            fig, ax = new_axes()
-            draw_matmul_explorer(chip.value, dtypes.value, *(sizes[n].value for n in "BDF"), ax=ax)
-            plt.show()
-
-    def on_chip(change):
+    def on_chip(change):  # observed before the redraw: the dtype list follows the chip first
         available = sorted(get_chip(change["new"]).dense_flops)
-        dtypes.options = available
-        dtypes.value = dtype if dtype in available else available[0]
-        redraw()
+        controls["dtype"].options = available
+        controls["dtype"].value = dtype if dtype in available else available[0]
 
-    chip.observe(on_chip, names="value")
-    for control in (dtypes, *sizes.values()):
-        control.observe(redraw, names="value")
-    redraw()
-    ui = w.VBox([w.HBox([chip, dtypes]), w.HBox(list(sizes.values())), out])
-    return Explorer(ui, _png(draw_matmul_explorer, chip_id, dtype, B, D, F))
+    controls["chip_id"].observe(on_chip, names="value")
+    return _live(controls, draw_matmul_explorer, per_row=(2, 3))
 
 
 def draw_training_memory(model, recipe, recompute, zero_stage, n_devices, batch, seq_len, chip_id, ax=None):
     """Per-device training memory of a setup beside the plain one (no ZeRO, no recomputation)."""
-    capacity = get_chip(chip_id).hbm_capacity / 1e9
+    capacity = get_chip(chip_id).hbm_capacity
     setups = [("plain data parallel", training_memory(model, batch, seq_len, recipe)),
               ("this setup", training_memory(model, batch, seq_len, recipe, recompute, zero_stage, n_devices))]
-    bars = [(label, {k: v / 1e9 for k, v in m._asdict().items()}) for label, m in setups]
-    ax = plot_memory_bars(bars, ax=ax, limit=capacity, limit_label=f"{chip_id} memory")
-    total = setups[1][1].total / 1e9
+    ax = plot_memory_bars([(label, m._asdict()) for label, m in setups], ax=ax, limit=capacity,
+                          limit_label=f"{chip_id} memory")
+    total = setups[1][1].total
     verdict = "fits" if total <= capacity else "does not fit"
     extra = recompute_flops_overhead(model, seq_len, recompute)
     ax.set_title(f"{model} ({parameter_count(model) / 1e9:.3g}B params), {recipe}, ZeRO-{zero_stage} on {n_devices}\n"
-                 f"{total:.3g} GB per device: {verdict} in {capacity:.3g} GB; recomputation +{extra:.0%} FLOPs",
+                 f"{total / 1e9:.3g} GB per device: {verdict} in {capacity / 1e9:.3g} GB; recomputation +{extra:.0%} FLOPs",
                  fontsize=9)
     return ax
 
@@ -191,13 +185,9 @@ def draw_repeat_model(n, overhead, bandwidth, peak_flops, ax=None):
     knee = repeat_knee(peak_flops, bandwidth)
     ax.axvline(knee, color="gray", ls="--", lw=1)
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("repeats R")
-    ax.set_ylabel("achieved FLOP/s")
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
     gain = unfused[-1] / fused[-1]
-    ax.set_title(f"n = {n:,}: overhead {overhead * 1e6:.2g} us per call, knee at R = {knee:.3g}; "
-                 f"fusion at R = {repeats[-1]}: {gain:.3g}x faster", fontsize=9)
+    return finish(ax, "repeats R", "achieved FLOP/s", f"n = {n:,}: overhead {overhead * 1e6:.2g} us per call, knee at "
+                  f"R = {knee:.3g}; fusion at R = {repeats[-1]}: {gain:.3g}x faster", legend="lower right", title_size=9)
     return ax
 
 
@@ -221,14 +211,14 @@ def overhead_explorer(n=2**24, overhead=1e-6, bandwidth=2e10, peak_flops=1e10) -
 def draw_decode_memory(model, chip_id, w_dtype, kv_dtype, batch, context_len, ax=None):
     """Weights and KV cache against the chip's memory, with the decode-step bound in the title."""
     chip = get_chip(chip_id)
-    weights = parameter_count(model) * dtype_bytes(w_dtype) / 1e9
-    kv = model_kv_cache_bytes(model, context_len, batch, kv_dtype) / 1e9
+    weights = parameter_count(model) * dtype_bytes(w_dtype)
+    kv = model_kv_cache_bytes(model, context_len, batch, kv_dtype)
     ax = plot_memory_bars([(f"{model}, batch {batch} x {context_len} tokens", {"weights": weights, "KV cache": kv})],
-                          ax=ax, limit=chip.hbm_capacity / 1e9, limit_label=f"{chip_id} memory")
+                          ax=ax, limit=chip.hbm_capacity, limit_label=f"{chip_id} memory")
     t = decode_step_time(model, chip_id, batch, context_len, w_dtype, kv_dtype,
                          compute_dtype=w_dtype if w_dtype in chip.dense_flops else "bf16")
-    fits = "fits" if weights + kv <= chip.hbm_capacity / 1e9 else "does NOT fit"
-    ax.set_title(f"{weights + kv:.3g} GB: {fits}; step >= {format_time(t.time)} ({t.bound}-bound)\n"
+    fits = "fits" if weights + kv <= chip.hbm_capacity else "does NOT fit"
+    ax.set_title(f"{(weights + kv) / 1e9:.3g} GB: {fits}; step >= {format_time(t.time)} ({t.bound}-bound)\n"
                  f"{t.tokens_per_s:,.0f} tokens/s in total, {t.tokens_per_s_per_seq:,.1f} per sequence", fontsize=9)
     return ax
 
@@ -241,7 +231,8 @@ def decode_explorer(model="llama-3-8b", chip_id="h100-sxm", w_dtype="bf16", kv_d
     controls = {
         "model": w.Dropdown(options=list_models(), value=model, description="model"),
         "chip_id": w.Dropdown(options=list_chips(), value=chip_id, description="chip"),
-        "w_dtype": w.Dropdown(options=["bf16", "fp8", "int8", "int4"], value=w_dtype, description="weights"),
+        "w_dtype": w.Dropdown(options=["bf16", "fp8", "int8", "int4", "nvfp4", "mxfp4"], value=w_dtype,
+                              description="weights"),
         "kv_dtype": w.Dropdown(options=["bf16", "fp8", "int8"], value=kv_dtype, description="KV cache"),
         "batch": w.SelectionSlider(options=_POWERS_OF_TWO[:11], value=batch, description="batch",
                                    continuous_update=False),

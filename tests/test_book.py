@@ -19,7 +19,8 @@ def test_every_toc_page_is_built(html):
                  "chapters/02_memory_wall.html", "exercises/ps2_memory_wall/ps2_memory_wall.html",
                  "chapters/03_overhead.html", "exercises/ps3_overhead/ps3_overhead.html",
                  "chapters/04_kv_cache.html", "exercises/ps4_kv_cache/ps4_kv_cache.html",
-                 "chapters/05_long_context.html", "exercises/ps5_long_context/ps5_long_context.html", "instructors.html", "appendix/notation.html", "appendix/glossary.html", "appendix/hardware.html",
+                 "chapters/05_long_context.html", "exercises/ps5_long_context/ps5_long_context.html",
+                 "chapters/06_serving_at_scale.html", "instructors.html", "appendix/notation.html", "appendix/glossary.html", "appendix/hardware.html",
                  "appendix/bibliography.html"):
         assert (html / page).is_file(), page
     assert not (html / "solutions").exists(), "solutions must never be published"
@@ -43,7 +44,8 @@ def test_math_is_rendered_by_a_local_mathjax(html):
 
 @pytest.mark.parametrize("page, figures", [("chapters/01_rooflines.html", 5), ("chapters/02_memory_wall.html", 6),
                                              ("chapters/03_overhead.html", 4), ("chapters/04_kv_cache.html", 3),
-                                             ("chapters/05_long_context.html", 7)])
+                                             ("chapters/05_long_context.html", 7),
+                                             ("chapters/06_serving_at_scale.html", 6)])
 def test_images_exist_and_the_explorer_is_a_static_figure(html, page, figures):
     chapter = (html / page).read_text(encoding="utf-8")
     images = re.findall(r'<img[^>]*src="([^"]+)"', chapter)
@@ -96,8 +98,10 @@ def test_kv_chapter_corrects_the_seed_with_package_numbers(html):
     assert "which is 80 GiB: the unit is GiB" in text
     h20, a800 = rl.get_chip("h20"), rl.get_chip("a800")
     assert f"in bf16 the A800 is {a800.peak_flops('bf16') / h20.peak_flops('bf16'):.2f} times faster" in text
-    n = rl.sharded_matmul_max_chips(8192, h20.peak_flops("bf16"), h20.interconnect_bandwidth)
-    assert f"about {n:.0f} H20s" in text
+    # tensor parallelism: the layer-level Megatron model, per-direction links (about 80 and 18, not 148 and 31)
+    n_h20, n_a800 = (rl.tensor_parallel_max_chips("llama-2-70b", c) for c in (h20, a800))
+    assert f"about {n_h20:.0f} H20s and {n_a800:.0f} A800s" in text
+    assert 75 < n_h20 < 85 and 15 < n_a800 < 20
     # the per-model KV table is generated from the model table
     page = (html / "chapters/04_kv_cache.html").read_text(encoding="utf-8")
     for model_id in rl.list_models():
@@ -211,3 +215,49 @@ def test_launch_and_download_buttons_are_configured(html):
     chapter = (html / "chapters/01_rooflines.html").read_text(encoding="utf-8")
     assert "mybinder.org" in chapter and "colab.research.google.com" in chapter and "jupyterhub.example.edu" in chapter
     assert "_sources/chapters/01_rooflines.ipynb" in chapter
+
+
+def test_chapter_corrections_hold_in_the_built_book(html):
+    """The expert review's findings, as the built pages state them (issue 18)."""
+    ch1 = _text(html, "chapters/01_rooflines.html")
+    h100 = rl.get_chip("h100-sxm")
+    assert f"peak, at {rl.format_flops(h100.measured_matmul_flops)}" in ch1  # measured ceilings
+    assert "run on the vector units" in ch1 and rl.format_intensity(h100.ridge_intensity("fp32")) in ch1
+    assert "stays the bottleneck, its ceiling falling" in ch1  # L1 already limited the 32-wide tile
+    ch2 = _text(html, "chapters/02_memory_wall.html")
+    flops, dram = rl.fit_series("peak_flops").growth(), rl.fit_series("dram_bandwidth").growth()
+    assert f"grows by their ratio, {flops / dram:.2g}x per two years" in ch2
+    assert "three times as fast" not in ch2 and "is the only way" not in ch2 and "the only one that helps" not in ch2
+    assert "output head" in ch2 and "Speculative decoding" in ch2
+    ch3 = _text(html, "chapters/03_overhead.html")
+    assert "= 20% of the time" in ch3 and "= 17%" in ch3  # asynchronous and synchronous busy fractions
+    assert "The CPU cannot run ahead" not in ch3
+    ch4 = _text(html, "chapters/04_kv_cache.html")
+    assert "One maximum is optimistic" in ch4 and "not because" not in ch4
+    assert "an order of magnitude off" not in ch4 and "from counting both directions of each link" in ch4
+    assert "re-run the whole prefix" in ch4 and "need 2 H100s of 80 GB" in ch4
+    ch5 = _text(html, "chapters/05_long_context.html")
+    fits = rl.max_batch("llama-3-8b", h100.hbm_capacity, 32768)
+    assert f"At 32,768 tokens only {fits:.0f} and 131,072 tokens only" in ch5  # the 32k row does not fit either
+    assert "picks the one with the highest throughput" in ch5 and "The best chunk is the largest" not in ch5
+    assert "E4M3 has no infinities" in ch5 and "needs no integer calibration" not in ch5
+    assert "Read the speed-ups above as upper bounds" in ch5
+
+
+def test_serving_at_scale_chapter_computes_its_numbers(html):
+    from roofline import serving_scale as sc
+
+    text = _text(html, "chapters/06_serving_at_scale.html")
+    page = (html / "chapters/06_serving_at_scale.html").read_text(encoding="utf-8")
+    assert f"<td><code>llama-3-8b</code></td><td>GQA</td><td>{sc.attention_crossover_context('llama-3-8b'):,.0f}</td>" in page
+    assert "<td><code>mistral-7b</code></td><td>GQA</td><td>never</td>" in page
+    assert rl.format_intensity(rl.decode_attention_cost("deepseek-v3", 4096).intensity) in text
+    spec = sc.speculative_decoding("llama-3-70b", "llama-3-8b", "h200", 0.8, 4, w_dtype="fp8", kv_dtype="fp8")
+    assert f"<td>80%</td><td>{spec.tokens_per_step:.2f}</td><td>{spec.speedup:.2f}x</td>" in page
+    apart = sc.disaggregated("llama-3-8b", "h100-sxm", 16384)
+    assert f"undisturbed step of {rl.format_time(apart.itl)}" in text
+    ds = rl.get_model("deepseek-v3")
+    assert f"<td><code>deepseek-v3</code></td><td>{ds.parameter_count() / 1e9:.1f}B</td>" in page
+    for term in ("Pareto frontier", "speculative decoding", "mixture of experts", "multi-head latent attention",
+                 "disaggregated serving", "block scaling"):
+        assert f'href="../appendix/glossary.html#term-{term.replace(" ", "-")}"' in page, term

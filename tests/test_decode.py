@@ -141,3 +141,31 @@ def test_mfu_of_a_decode_step_by_hand():
         5000 * flops_per_token / chip.peak_flops("bf16"))
     with pytest.raises(ValueError, match="tokens_per_s"):
         rl.model_flops_utilization(m, chip, -1.0)
+
+
+def test_tensor_parallel_turns_link_bound_where_the_model_says():
+    # Llama-2-70B on H20s: math and links balance at about 80 chips, whatever the batch
+    n = rl.tensor_parallel_max_chips("llama-2-70b", "h20")
+    assert 75 < n < 85
+    for batch in (2048, 8192):
+        below = rl.tensor_parallel_decode("llama-2-70b", "h20", int(n) - 8, batch=batch, context_len=1)
+        above = rl.tensor_parallel_decode("llama-2-70b", "h20", int(n) + 8, batch=batch, context_len=1)
+        assert below.t_link < below.t_math and above.t_link > above.t_math
+    # by hand: N - 1 = f W / (4 L d b peak), f = 2 P per token
+    m, chip = rl.get_model("llama-2-70b"), rl.get_chip("a800")
+    f = 2 * rl.matmul_params(m) + m.attention_flops(1)
+    assert rl.tensor_parallel_max_chips(m, chip) == pytest.approx(1 + f * 200e9 / (4 * 80 * 8192 * 2 * 312e12))
+
+
+def test_decode_phases_add_attention_to_the_matmuls():
+    m, chip = rl.get_model("llama-3-8b"), rl.get_chip("h20")
+    full = rl.decode_step_time(m, chip, 512, 1024)
+    phases = rl.decode_step_time(m, chip, 512, 1024, overlap="phases")
+    attention = rl.decode_attention_cost(m, 1024, 512).bounds(chip.peak_flops("bf16"), chip.hbm_bandwidth)
+    matmul_math = 512 * 2 * rl.matmul_params(m) / chip.peak_flops("bf16")  # compute-bound at this batch
+    assert phases.time == pytest.approx(attention.lower + matmul_math)
+    assert phases.time > 1.2 * full.time  # the cache reads no longer hide under the MLP's FLOPs
+    small = rl.decode_step_time(m, chip, 1, 1024, overlap="phases")  # all memory-bound: the two agree
+    assert small.time == pytest.approx(rl.decode_step_time(m, chip, 1, 1024).time, rel=0.01)
+    with pytest.raises(ValueError, match="overlap"):
+        rl.decode_step_time(m, chip, 1, 1024, overlap="some")

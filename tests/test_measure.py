@@ -145,3 +145,15 @@ def test_elementwise_sweep_bookkeeping_and_budget():
     assert np.all(sweep.seconds > 0)
     with pytest.raises(ValueError, match="sizes"):
         rl.elementwise_sweep(sizes=[0])
+
+
+def test_synchronous_and_asynchronous_launches():
+    # 10 us of launch overhead, 2 us kernels: asynchronous, the launches set the pace
+    assert rl.device_busy_fraction(10e-6, 2e-6) == pytest.approx(0.2)
+    assert rl.device_busy_fraction(10e-6, 2e-6, asynchronous=False) == pytest.approx(2 / 12)
+    assert rl.device_busy_fraction(10e-6, 20e-6) == 1.0  # kernels longer than launches: overhead hidden
+    assert rl.launch_bound_time(100, 10e-6, 2e-6) == pytest.approx(10e-6 + 99 * 10e-6 + 2e-6)
+    assert rl.launch_bound_time(100, 10e-6, 2e-6, asynchronous=False) == pytest.approx(100 * 12e-6)
+    assert rl.launch_bound_time(100, 1e-6, 5e-6) == pytest.approx(1e-6 + 100 * 5e-6)
+    with pytest.raises(ValueError, match="kernel_seconds"):
+        rl.device_busy_fraction(1e-6, 0.0)

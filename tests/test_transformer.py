@@ -33,8 +33,10 @@ def test_gated_mlp_adds_a_matrix():
 def test_decoder_total_equals_the_sum_of_its_steps():
     for T in (1, 2, 7, 100):
         steps = [rl.layer_costs(TINY, 1, t) for t in range(1, T + 1)]
-        flops = TINY.n_layers * sum(c.flops for s in steps for c in s)
-        nbytes = TINY.n_layers * sum(c.nbytes for s in steps for c in s)
+        head = rl.output_head_cost(TINY, 1)  # [1, 4] @ [4, 10]: every step ends with the logits
+        assert (head.flops, head.nbytes) == (2 * 4 * 10, (4 + 40 + 10) * 2)
+        flops = TINY.n_layers * sum(c.flops for s in steps for c in s) + T * head.flops
+        nbytes = TINY.n_layers * sum(c.nbytes for s in steps for c in s) + T * head.nbytes
         total = rl.decoder_cost(TINY, T)
         assert total.flops == pytest.approx(flops) and total.nbytes == pytest.approx(nbytes)
 

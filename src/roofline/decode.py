@@ -26,7 +26,7 @@ import numpy as np
 from .core import Cost, _out
 from .hardware import get_chip
 from .models import get_model
-from .transformer import SOFTMAX_FLOPS, decoder_cost, encoder_cost, parameter_count
+from .transformer import SOFTMAX_FLOPS, decoder_cost, encoder_cost, output_head_cost, parameter_count
 from .units import check_positive, dtype_bytes
 
 
@@ -151,13 +151,39 @@ class DecodeTime(NamedTuple):
 
 
 def decode_step_time(model, chip, batch=1, context_len=4096, w_dtype="bf16", kv_dtype="bf16",
-                     compute_dtype="bf16") -> DecodeTime:
-    """``max(flops / peak, (weight bytes + KV bytes) / bandwidth)`` for one decode step."""
-    c = get_chip(chip)
-    cost = decode_step_cost(model, context_len, batch, w_dtype, kv_dtype)
-    t = cost.bounds(c.peak_flops(compute_dtype), c.hbm_bandwidth)
+                     compute_dtype="bf16", overlap="full") -> DecodeTime:
+    """Lower bound on one decode step, and the throughput it allows.
+
+    ``overlap="full"``: ``max(flops / peak, (weight bytes + KV bytes) / bandwidth)``, as if
+    every FLOP could hide under every byte: a bound no schedule beats. ``overlap="phases"``:
+    attention and the matmuls run one after the other (separate kernels), so their times
+    add: ``max`` of the attention's FLOPs and KV reads (:func:`decode_attention_cost`, fused)
+    plus ``max`` of the matmuls' FLOPs and weight reads. The KV reads then cannot hide under
+    the MLP's FLOPs, which matters once a big batch makes the matmuls compute-bound.
+    """
+    m, c = get_model(model), get_chip(chip)
+    t_math, t_memory, time = _step_bounds(_step_parts(m, context_len, batch, w_dtype, kv_dtype, overlap),
+                                          c.peak_flops(compute_dtype), c.hbm_bandwidth)
     batch = np.asarray(check_positive("batch", batch), dtype=float)
-    return DecodeTime(t.t_math, t.t_memory, t.lower, _out(batch / t.lower), _out(1 / t.lower))
+    return DecodeTime(t_math, t_memory, time, _out(batch / time), _out(1 / np.asarray(time)))
+
+
+def _step_parts(m, context_len, batch, w_dtype, kv_dtype, overlap) -> list[Cost]:
+    """A decode step as the costs whose times add: one (``"full"``), or attention and matmuls (``"phases"``)."""
+    if overlap == "full":
+        return [decode_step_cost(m, context_len, batch, w_dtype, kv_dtype)]
+    if overlap == "phases":
+        batch = check_positive("batch", batch)
+        return [decode_attention_cost(m, context_len, batch, kv_dtype),
+                Cost(np.multiply(batch, 2.0 * m.matmul_parameters(1)),
+                     np.multiply(m.matmul_parameters(batch), dtype_bytes(w_dtype)))]
+    raise ValueError(f"overlap must be 'full' or 'phases'; got {overlap!r}")
+
+
+def _step_bounds(parts, peak, bandwidth) -> tuple:
+    """``(t_math, t_memory, time)`` of costs run one after another, each overlapping its own FLOPs and bytes."""
+    bounds = [part.bounds(peak, bandwidth) for part in parts]
+    return tuple(_out(sum(getattr(b, f) for b in bounds)) for f in ("t_math", "t_memory", "lower"))
 
 
 def max_batch(model, capacity_bytes, context_len, w_dtype="bf16", kv_dtype="bf16"):
@@ -194,7 +220,7 @@ class TensorParallelStep(NamedTuple):
     t_math: float
     t_memory: float
     t_link: float  # two all-reduces per layer over the interconnect
-    time: float  # max(t_math, t_memory) + t_link: the all-reduces sit between layers
+    time: float  # the step's bound (see decode_step_time) + t_link: the all-reduces sit between layers
     bytes_per_chip: float
 
     @property
@@ -203,34 +229,52 @@ class TensorParallelStep(NamedTuple):
 
 
 def tensor_parallel_decode(model, chip, n_chips, batch=1, context_len=4096, w_dtype="bf16", kv_dtype="bf16",
-                           act_dtype="bf16", compute_dtype="bf16") -> TensorParallelStep:
+                           act_dtype="bf16", compute_dtype="bf16", overlap="full") -> TensorParallelStep:
     """Decode step split over ``n_chips`` by tensor parallelism (Megatron style).
 
     Each chip reads ``1/N`` of the weights and of the KV cache and does ``1/N`` of the FLOPs.
     Each layer ends its attention and its MLP with a ring all-reduce of the ``[B, d]``
     activations: ``2 (N - 1) / N * B d bytes`` per chip over the interconnect (per direction).
+    ``overlap`` as in :func:`decode_step_time`.
     """
     m, c = get_model(model), get_chip(chip)
     n = check_positive("n_chips", n_chips)
+    parts = [(1 / n) * part for part in _step_parts(m, context_len, batch, w_dtype, kv_dtype, overlap)]
+    t_math, t_memory, time = _step_bounds(parts, c.peak_flops(compute_dtype), c.hbm_bandwidth)
     reduced = 2 * m.n_layers * np.multiply(batch, m.d_model) * dtype_bytes(act_dtype)
-    per_chip = (1 / n) * decode_step_cost(m, context_len, batch, w_dtype, kv_dtype) + Cost(
-        link_bytes=2 * np.subtract(n, 1) / n * reduced)
-    t = per_chip.bounds(c.peak_flops(compute_dtype), c.hbm_bandwidth)
-    t_link = per_chip.t_link(c.interconnect_bandwidth)  # ValueError if not sourced
-    return TensorParallelStep(t.t_math, t.t_memory, t_link, _out(np.add(t.lower, t_link)), per_chip.nbytes)
+    t_link = Cost(link_bytes=2 * np.subtract(n, 1) / n * reduced).t_link(c.interconnect_bandwidth)  # ValueError if not sourced
+    return TensorParallelStep(t_math, t_memory, t_link, _out(np.add(time, t_link)), _out(sum(p.nbytes for p in parts)))
+
+
+def tensor_parallel_max_chips(model, chip, context_len=1, compute_dtype="bf16", act_dtype="bf16"):
+    """Most chips a tensor-parallel decode step can be split over before the links outlast the math.
+
+    In :func:`tensor_parallel_decode` at a batch large enough to be compute-bound, each chip
+    does ``B f / N`` FLOPs (``f`` per token: all matmuls and the attention) and each layer's
+    two ring all-reduces move ``2 (N - 1)/N B d`` values per direction. The two times are
+    equal at ``N - 1 = f W / (4 L d b peak)``, whatever the batch; below it the step is
+    compute- or memory-bound, above it link-bound. (Chapter 1's single matmul split over its
+    contracting dimension is a different, much stricter model: one layer's whole width
+    is more work per all-reduce than one matrix's.)
+    """
+    m, c = get_model(model), get_chip(chip)
+    per_token = 2.0 * m.matmul_parameters(1) + m.attention_flops(check_positive("context_len", context_len))
+    link = c.interconnect_bandwidth  # per direction; ValueError where no figure is sourced
+    return _out(1 + per_token * link / (4 * m.n_layers * m.d_model * dtype_bytes(act_dtype) * c.peak_flops(compute_dtype)))
 
 
 def generation_cost(model, n_tokens, dtype="fp16", kv_cache=True):
     """FLOPs and bytes of generating ``n_tokens`` tokens one at a time, batch 1.
 
     With a KV cache, :func:`~roofline.transformer.decoder_cost`. Without one, step ``t``
-    reruns the model over all ``t`` tokens (:func:`~roofline.transformer.encoder_cost`),
-    so the total grows with the square of the length (cubically in the attention part).
+    reruns the model over all ``t`` tokens (:func:`~roofline.transformer.encoder_cost`) and
+    the output head over the last, so the total grows with the square of the length
+    (cubically in the attention part).
     """
     T = int(check_positive("n_tokens", n_tokens))
     if kv_cache:
         return decoder_cost(model, T, dtype)
-    return encoder_cost(model, np.arange(1, T + 1), dtype).total()
+    return encoder_cost(model, np.arange(1, T + 1), dtype).total() + T * output_head_cost(model, 1, dtype)
 
 
 def kv_recompute_flops(model, n_tokens, batch=1, as_mha=False):

@@ -45,6 +45,8 @@ class Chip:
     sm_count: int | None = None  # streaming multiprocessors (AMD: compute units), where sourced
     sm_source: str = ""
     scale_up_chips: int | None = None  # chips one scale-up domain (NVLink, Infinity Fabric, ICI pod) joins
+    measured_matmul_flops: float | None = None  # fastest bf16 matmul measured (MAMF), where recorded
+    measured_matmul_source: str = ""
 
     def peak_flops(self, dtype: str = "bf16") -> float:
         """Dense peak rate for ``dtype`` in FLOP/s (OP/s for int8).
@@ -104,8 +106,10 @@ def _load_chips() -> dict[str, Chip]:
     for row in read_csv("cache_levels.csv"):
         level = MemoryLevel(row["level"], float(row["bandwidth_bytes_per_s"]), f"{row['derivation']}; {row['source']}")
         caches.setdefault(row["chip_id"], []).append(level)
+    mamf = {row["chip_id"]: row for row in read_csv("measurements/mamf_bf16.csv")}
     chips = {}
     for row in read_csv("chips.csv"):
+        measured = mamf.get(row["chip_id"], {})
         rates = {d: _number(row[c]) for d, c in _DTYPE_COLUMNS.items()}
         rates.update({fmt: rates["fp4"] for fmt in row["fp4_formats"].split()})
         sm_count = _number(row["sm_count"])
@@ -126,6 +130,8 @@ def _load_chips() -> dict[str, Chip]:
             sm_count=None if sm_count is None else int(sm_count),
             sm_source=row["sm_source"],
             scale_up_chips=None if scale_up is None else int(scale_up),
+            measured_matmul_flops=_number(measured.get("mamf_flops", "")),
+            measured_matmul_source=measured.get("source", ""),
         )
     return chips
 

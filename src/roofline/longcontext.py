@@ -88,15 +88,17 @@ class SplitKTime(NamedTuple):
 
 
 def split_k_decode_time(model, chip, context_len, batch=1, n_splits=1, n_chips=1, kv_dtype="bf16",
-                        launch_overhead=3e-6) -> SplitKTime:
+                        launch_overhead=3e-6, sm_bandwidth=None) -> SplitKTime:
     """Time of decode attention when each (sequence, KV head) is split into ``n_splits`` blocks.
 
-    One thread block streams ``ceil(T / n_splits)`` tokens of one KV head from HBM, and an SM
-    draws at most its share of the bandwidth, ``bandwidth / SMs``: with fewer blocks than SMs the
-    rest of the chip idles. Per layer ``t = waves * block_bytes / (bandwidth / SMs)``; a split
-    adds a merge kernel (``launch_overhead`` seconds, an assumed typical launch) that writes and
-    reads ``(d_h + 1)`` fp32 values per query head and block. ``n_chips`` shards the KV heads
-    (tensor parallelism), so each chip handles ``H_kv / n_chips`` of them.
+    One thread block streams ``ceil(T / n_splits)`` tokens of one KV head from HBM, one block per
+    SM at a time (waves). A wave of ``a`` blocks draws ``min(bandwidth, a * sm_bandwidth)``: with
+    ``sm_bandwidth`` at its default, an even share ``bandwidth / SMs``, a half-empty chip streams
+    at half speed; a real SM can draw several times its even share, which makes the unsplit
+    kernel faster and splitting worth less. A split adds a merge kernel (``launch_overhead``
+    seconds, an assumed typical launch) that writes and reads ``(d_h + 1)`` fp32 values per query
+    head and block. ``n_chips`` shards the KV heads (tensor parallelism), so each chip handles
+    ``H_kv / n_chips`` of them.
     """
     m, c = get_model(model), get_chip(chip)
     sms = c.streaming_multiprocessors()
@@ -110,8 +112,15 @@ def split_k_decode_time(model, chip, context_len, batch=1, n_splits=1, n_chips=1
     blocks = batch * kv_heads * n_splits
     waves = -(-blocks // sms)
     per_head_token = m.kv_elements_per_token_layer() / m.cache_heads * dtype_bytes(kv_dtype)
-    t_attention = sum(layers * waves * -(-(T if w is None else min(T, w)) // n_splits) * per_head_token
-                      / (c.hbm_bandwidth / sms) for layers, w in m.window_counts())
+    per_sm = c.hbm_bandwidth / sms if sm_bandwidth is None else check_positive("sm_bandwidth", sm_bandwidth)
+    full_waves, last = divmod(blocks, sms)
+
+    def layer_time(tokens):
+        block_bytes = -(-tokens // n_splits) * per_head_token
+        wave = [(full_waves, sms)] + ([(1, last)] if last else [])
+        return sum(n * active * block_bytes / min(c.hbm_bandwidth, active * per_sm) for n, active in wave)
+
+    t_attention = sum(layers * layer_time(T if w is None else min(T, w)) for layers, w in m.window_counts())
     partial_bytes = batch * (m.n_heads // n_chips) * n_splits * (m.attention_widths()[1] + 1) * 4.0
     t_merge = 0.0 if n_splits == 1 else m.n_layers * (launch_overhead + 2 * partial_bytes / c.hbm_bandwidth)
     busy = blocks / (waves * sms)
@@ -119,14 +128,16 @@ def split_k_decode_time(model, chip, context_len, batch=1, n_splits=1, n_chips=1
                       float(t_attention + t_merge))
 
 
-def best_split_k(model, chip, context_len, batch=1, n_chips=1, kv_dtype="bf16", min_block_tokens=64) -> SplitKTime:
+def best_split_k(model, chip, context_len, batch=1, n_chips=1, kv_dtype="bf16", min_block_tokens=64,
+                 sm_bandwidth=None) -> SplitKTime:
     """The fastest :func:`split_k_decode_time` over splits 1, 2, 4, ... keeping blocks of at
     least ``min_block_tokens`` tokens."""
     T = int(check_positive("context_len", context_len))
     splits = [1]
     while splits[-1] * 2 * min_block_tokens <= T:
         splits.append(splits[-1] * 2)
-    options = [split_k_decode_time(model, chip, T, batch, s, n_chips, kv_dtype) for s in splits]
+    options = [split_k_decode_time(model, chip, T, batch, s, n_chips, kv_dtype, sm_bandwidth=sm_bandwidth)
+               for s in splits]
     return min(options, key=lambda t: t.time)
 
 

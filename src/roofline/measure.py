@@ -340,6 +340,33 @@ def batching_speedup(n_ops, overhead, seconds_per_op):
     return _out(np.multiply(n, o + w) / (o + np.multiply(n, w)))
 
 
+def launch_bound_time(n_kernels, overhead, kernel_seconds, asynchronous=True):
+    """Seconds to run ``n`` kernels of ``w`` seconds each when launching one costs the host ``o`` seconds.
+
+    Synchronous (the host waits for each kernel before it prepares the next: numpy, or a
+    framework forced to synchronise): ``n (o + w)``, the model :func:`model_time` fits.
+    Asynchronous (the host queues launches and runs ahead, as PyTorch does on a GPU): host
+    and device work at once, so after the first launch the slower of the two sets the pace,
+    ``o + (n - 1) max(o, w) + w``.
+    """
+    n = check_positive("n_kernels", n_kernels)
+    o = check_positive("overhead", overhead, allow_zero=True)
+    w = check_positive("kernel_seconds", kernel_seconds, allow_zero=True)
+    if asynchronous:
+        return _out(o + np.multiply(np.subtract(n, 1), np.maximum(o, w)) + w)
+    return _out(np.multiply(n, np.add(o, w)))
+
+
+def device_busy_fraction(overhead, kernel_seconds, asynchronous=True):
+    """Share of a long run the device spends computing: ``w / max(o, w)`` asynchronous, ``w / (o + w)`` synchronous.
+
+    Asynchronous launches hide the overhead completely once ``w >= o``; synchronous ones never do.
+    """
+    o = check_positive("overhead", overhead, allow_zero=True)
+    w = check_positive("kernel_seconds", kernel_seconds)
+    return _out(np.divide(w, np.maximum(o, w) if asynchronous else np.add(o, w)))
+
+
 def recorded_measurements(name: str = "cpu_2026-11-22") -> dict:
     """A measurement table shipped with the package (see ``data/measurements/PROVENANCE.md``).
 

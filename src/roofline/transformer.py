@@ -2,8 +2,10 @@
 
 An encoder (BERT) processes all ``T`` tokens of a sequence at once; a decoder (GPT-2)
 generates them one at a time, reading a growing KV cache. Counts cover the
-transformer layers only (no embedding lookup or output head), with every tensor in
-``dtype`` and each operand read from, and each result written to, memory once:
+transformer layers, and for a decoder the output head that turns each generated
+token's state into logits over the vocabulary (an encoder used for classification has
+none; the embedding lookup reads one row per token and is left out), with every tensor
+in ``dtype`` and each operand read from, and each result written to, memory once:
 
 - projections (Q, K, V, output) and the two MLP matmuls: ``2 * m * k * n`` FLOPs for
   ``[m, k] @ [k, n]``, bytes ``(m*k + k*n + m*n) * bytes``;
@@ -109,17 +111,23 @@ def encoder_cost(model, seq_len, dtype="fp16") -> Cost:
     return sum(count * sum(layer_costs(m, seq_len, seq_len, dtype, layer)) for count, layer in _layer_kinds(m))
 
 
+def output_head_cost(model, tokens=1, dtype="fp16") -> Cost:
+    """The output head on ``tokens`` tokens: ``[tokens, d] @ [d, vocab]``, the logits of the next token."""
+    m = get_model(model)
+    return _matmul("output head", check_positive("tokens", tokens), m.d_model, m.vocab_size, dtype_bytes(dtype))
+
+
 def decoder_cost(model, seq_len, dtype="fp16") -> Cost:
-    """Generating ``seq_len`` tokens one at a time with a KV cache (GPT-2), all layers.
+    """Generating ``seq_len`` tokens one at a time with a KV cache (GPT-2): all layers and the output head.
 
     Step ``t`` (1-based) attends to ``t`` cached tokens (at most ``W`` in a local layer);
     every step reads all weights again. A step's cost is linear in the keys it attends
     to, ``c(t) = c(0) + s t``, so the steps up to ``n`` add up to ``n c(0) + s n (n+1) / 2``,
-    and a local layer's later steps all cost ``c(W)``.
+    and a local layer's later steps all cost ``c(W)``. Each step ends with the output head.
     """
     m = get_model(model)
     T = check_positive("seq_len", seq_len)
-    total = Cost()
+    total = T * output_head_cost(m, 1, dtype)
     for count, layer in _layer_kinds(m):
         window = m.layer_windows()[layer]
         c1, c2 = (sum(layer_costs(m, 1, t, dtype, layer)) for t in (1, 2))

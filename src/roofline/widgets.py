@@ -28,6 +28,9 @@ from .transformer import parameter_count
 from .units import dtype_bytes, format_intensity, format_time
 
 _POWERS_OF_TWO = [2**k for k in range(0, 17)]
+#: The serving explorer's request stream: how many requests, and prompt lengths (tokens) long or short.
+SERVING_REQUESTS = 150
+SERVING_PROMPTS = {True: (1024, 16384), False: (128, 2048)}
 
 
 def matmul_summary(chip_id, dtype, B, D, F) -> dict:
@@ -242,9 +245,10 @@ def decode_explorer(model="llama-3-8b", chip_id="h100-sxm", w_dtype="bf16", kv_d
     return _live(controls, draw_decode_memory, per_row=2)
 
 
-def draw_serving(model, chip_id, rate, max_batch, chunk_size, long_prompts, n_requests=150, seed=0, ax=None):
+def draw_serving(model, chip_id, rate, max_batch, chunk_size, long_prompts, n_requests=SERVING_REQUESTS, seed=0,
+                 ax=None):
     """Simulate one request stream served three ways and plot tokens delivered over time."""
-    prompts = (1024, 16384) if long_prompts else (128, 2048)
+    prompts = SERVING_PROMPTS[bool(long_prompts)]
     requests = request_stream(n_requests, rate, prompts, (16, 512), seed)
     try:
         results = {
@@ -278,6 +282,6 @@ def serving_explorer(model="llama-3-8b", chip_id="h100-sxm", rate=20.0, max_batc
                                        continuous_update=False),
         "chunk_size": w.SelectionSlider(options=_POWERS_OF_TWO[6:15], value=chunk_size, description="chunk",
                                         continuous_update=False),
-        "long_prompts": w.Checkbox(value=long_prompts, description="long prompts (1k-16k)"),
+        "long_prompts": w.Checkbox(value=long_prompts, description="long prompts ({:,}-{:,})".format(*SERVING_PROMPTS[True])),
     }
     return _live(controls, draw_serving, per_row=3)

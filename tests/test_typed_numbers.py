@@ -2,9 +2,9 @@
 
 A chapter's inputs (context lengths, batch sizes, tile sizes, limits) live in its code
 cells and reach the prose through myst-nb ``glue``; typing one of them again in a
-sentence lets the two drift apart. This test collects the numeric literals of every
-code cell and fails when the chapter's prose, outside glue roles, math, inline code and
-citations, states one of them.
+sentence, or inside inline math such as ``$B = 512$``, lets the two drift apart. This
+test collects the numeric literals of every code cell and fails when the chapter's
+prose, outside glue roles, display math, inline code and citations, states one of them.
 
 Small integers (below 100) are left out: they are everywhere in ordinary prose ("two
 phases", "8 bytes per element") and rarely a tuned input. Figure captions are left out
@@ -21,8 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((REPO / "chapters").glob("*.md"))
 CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```", re.S | re.M)
 HIDDEN_IN_PROSE = [
-    re.compile(r"\$\$.*?\$\$", re.S),  # display math
-    re.compile(r"\$[^$\n]+\$"),  # inline math
+    re.compile(r"\$\$.*?\$\$", re.S),  # display math (formulas, not inputs)
     re.compile(r"\{[a-z:]+\}`[^`]*`"),  # roles: glue, func, cite, doc, numref, term
     re.compile(r"`[^`\n]*`"),  # inline code
     re.compile(r"https?://\S+"),
@@ -85,13 +84,14 @@ def test_prose_does_not_retype_the_numbers_its_code_uses(path):
     assert not typed, "typed by hand in the prose, computed in the code (glue it):\n" + "\n".join(typed)
 
 
-def test_the_check_catches_a_typed_input_and_spares_glued_math_and_small_numbers(tmp_path):
+def test_the_check_catches_a_typed_input_and_spares_glue_formulas_and_small_numbers(tmp_path):
     page = tmp_path / "chapter.md"
     page.write_text("# A chapter\n\n```{code-cell} ipython3\n:tags: [remove-cell]\n\nT, chunks = 16384, [2**k for k in range(6, 8)]\n"
-                    "g('t', f'{T:,}')\n```\n\nA prompt of 16,384 tokens, or 16k, in chunks; glued: {glue:text}`t`; math $T = 16384$; "
-                    "two phases; `16384` in code.\n", encoding="utf-8")
+                    "g('t', f'{T:,}')\n```\n\nA prompt of 16,384 tokens, or 16k, in chunks; glued: {glue:text}`t`; inline math $T = 16384$; "
+                    "two phases; `16384` in code.\n\n$$T = 16384$$\n", encoding="utf-8")
     code, prose = _code_and_prose(page)
     numbers = _code_numbers(code)
     assert {"16384", "16,384", "16k"} <= numbers and "64" not in numbers  # 2**6 is below 100
     typed = [s for s in numbers if re.search(rf"(?<![\w.,]){re.escape(s)}(?![\w]|[.,]\d)", prose)]
-    assert sorted(typed) == ["16,384", "16k"]
+    assert sorted(typed) == ["16,384", "16384", "16k"]  # the inline-math one is caught, the formula block is not
+    assert prose.count("16384") == 1

@@ -120,20 +120,22 @@ class Speculation(NamedTuple):
 
 
 def speculative_decoding(model, draft_model, chip, acceptance, draft_tokens=4, context_len=4096, batch=1,
-                         w_dtype="bf16", kv_dtype="bf16") -> Speculation:
+                         w_dtype="bf16", kv_dtype="bf16", compute_dtype=None) -> Speculation:
     """Speed-up of speculative decoding: ``E / (k t_draft + t_verify)`` tokens per second against ``1 / t_step``.
 
     The verify pass runs the target on ``k + 1`` tokens per sequence at once
     (:func:`~roofline.serving.iteration_time`): while decoding is memory-bound it costs about one
     ordinary step, which is why checking drafted tokens raises the FLOPs done per weight byte.
+    ``compute_dtype`` defaults to the weights' dtype where the chip has a peak for it, else bf16.
     """
     m, d, c = get_model(model), get_model(draft_model), get_chip(chip)
     k, B = check_int("draft_tokens", draft_tokens), check_int("batch", batch)
     T = check_int("context_len", context_len)
     tokens = float(expected_accepted_tokens(acceptance, k))
-    plain = iteration_time(m, c, [T] * B, (), w_dtype, kv_dtype)
-    draft = k * iteration_time(d, c, [T] * B, (), w_dtype, kv_dtype)
-    verify = iteration_time(m, c, (), [(T, k + 1)] * B, w_dtype, kv_dtype)
+    math = compute_dtype or (w_dtype if w_dtype in c.dense_flops else "bf16")
+    plain = iteration_time(m, c, [T] * B, (), w_dtype, kv_dtype, math)
+    draft = k * iteration_time(d, c, [T] * B, (), w_dtype, kv_dtype, math)
+    verify = iteration_time(m, c, (), [(T, k + 1)] * B, w_dtype, kv_dtype, math)
     return Speculation(tokens, draft, verify, plain, tokens * plain / (draft + verify))
 
 

@@ -7,8 +7,9 @@ test collects the numeric literals of every code cell and fails when the chapter
 prose, outside glue roles, display math, inline code and citations, states one of them.
 
 Small integers (below 100) are left out: they are everywhere in ordinary prose ("two
-phases", "8 bytes per element") and rarely a tuned input. Figure captions are left out
-too: MyST figure captions are static text, where glue cannot reach.
+phases", "8 bytes per element") and rarely a tuned input. Figure captions are checked too:
+they are static text where glue cannot reach, so a figure states its inputs in its own
+title, drawn by the code.
 """
 
 import ast
@@ -25,7 +26,7 @@ HIDDEN_IN_PROSE = [
     re.compile(r"\{[a-z:]+\}`[^`]*`"),  # roles: glue, func, cite, doc, numref, term
     re.compile(r"`[^`\n]*`"),  # inline code
     re.compile(r"https?://\S+"),
-    re.compile(r"^:[^\n]*$", re.M),  # directive options (figure captions, names, classes)
+    re.compile(r"^:[^\n]*$", re.M),  # directive options (names, classes)
     re.compile(r"^\|[-| ]+\|$", re.M),  # table rules
 ]
 
@@ -35,7 +36,8 @@ def _code_and_prose(path: Path) -> tuple[str, str]:
     text = text.split("\n---\n", 2)[-1] if text.startswith("---") else text  # front matter
     cells = [re.sub(r"^:.*$", "", m.group(1), flags=re.M) for m in CELL.finditer(text)]  # cell options
     code = "\n\n".join(cells)
-    prose = CELL.sub("", text)
+    captions = re.findall(r"^:\s+caption:(.*)$", "\n".join(m.group(1) for m in CELL.finditer(text)), re.M)
+    prose = CELL.sub("", text) + "\n" + "\n".join(captions)
     for pattern in HIDDEN_IN_PROSE:
         prose = pattern.sub(" ", prose)
     return code, prose
@@ -91,6 +93,10 @@ def test_the_check_catches_a_typed_input_and_spares_glue_formulas_and_small_numb
                     "two phases; `16384` in code.\n\n$$T = 16384$$\n", encoding="utf-8")
     code, prose = _code_and_prose(page)
     numbers = _code_numbers(code)
+    captioned = tmp_path / "captioned.md"
+    captioned.write_text("```{code-cell} ipython3\n:mystnb:\n:  figure:\n:    caption: Time at 4096 tokens.\n\nT = 4096\n```\n",
+                         encoding="utf-8")
+    assert "Time at 4096 tokens." in _code_and_prose(captioned)[1]  # captions are prose too
     assert {"16384", "16,384", "16k"} <= numbers and "64" not in numbers  # 2**6 is below 100
     typed = [s for s in numbers if re.search(rf"(?<![\w.,]){re.escape(s)}(?![\w]|[.,]\d)", prose)]
     assert sorted(typed) == ["16,384", "16384", "16k"]  # the inline-math one is caught, the formula block is not

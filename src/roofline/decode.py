@@ -69,10 +69,16 @@ def decode_step_cost(model, context_len, batch=1, w_dtype="bf16", kv_dtype="bf16
     m = get_model(model)
     T = check_positive("context_len", context_len)
     B = check_positive("batch", batch)
-    flops = np.multiply(B, 2.0 * m.matmul_parameters(1) + m.attention_flops(T))
-    weights = np.multiply(m.matmul_parameters(B), dtype_bytes(w_dtype)) * np.ones_like(flops)
+    matmuls = _matmul_cost(m, B, w_dtype)
+    flops = matmuls.flops + np.multiply(B, m.attention_flops(T))
     kv = np.multiply(B, m.kv_cache_bytes(T, kv_dtype))
-    return Cost(_out(flops), _out(weights), _out(kv))
+    return Cost(_out(flops), _out(matmuls.weight_bytes * np.ones_like(flops)), _out(kv))
+
+
+def _matmul_cost(m, batch, w_dtype) -> Cost:
+    """The matmuls of a decode step of ``batch`` sequences: ``2 P`` FLOPs each, the weights they touch read once."""
+    return Cost(np.multiply(batch, 2.0 * m.matmul_parameters(1)),
+                np.multiply(m.matmul_parameters(batch), dtype_bytes(w_dtype)))
 
 
 def prefill_cost(model, prompt_len, batch=1, w_dtype="bf16", kv_dtype="bf16") -> Cost:
@@ -174,9 +180,7 @@ def _step_parts(m, context_len, batch, w_dtype, kv_dtype, overlap) -> list[Cost]
         return [decode_step_cost(m, context_len, batch, w_dtype, kv_dtype)]
     if overlap == "phases":
         batch = check_positive("batch", batch)
-        return [decode_attention_cost(m, context_len, batch, kv_dtype),
-                Cost(np.multiply(batch, 2.0 * m.matmul_parameters(1)),
-                     np.multiply(m.matmul_parameters(batch), dtype_bytes(w_dtype)))]
+        return [decode_attention_cost(m, context_len, batch, kv_dtype), _matmul_cost(m, batch, w_dtype)]
     raise ValueError(f"overlap must be 'full' or 'phases'; got {overlap!r}")
 
 

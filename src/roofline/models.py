@@ -14,6 +14,7 @@ that alternate local (sliding-window) and global attention.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cached_property
 
 import numpy as np
 
@@ -145,15 +146,22 @@ class ModelConfig:
         pattern = self.attention_pattern or ("L" if self.sliding_window else "G")
         return tuple(self.sliding_window if pattern[i % len(pattern)] == "L" else None for i in range(self.n_layers))
 
-    def window_counts(self) -> list[tuple]:
-        """``(layers, window)`` for each distinct window (``None``: global layers)."""
+    @cached_property
+    def _window_counts(self) -> tuple:
         windows = self.layer_windows()
-        return [(windows.count(w), w) for w in dict.fromkeys(windows)]
+        return tuple((windows.count(w), w) for w in dict.fromkeys(windows))
+
+    def window_counts(self) -> tuple:
+        """``(layers, window)`` for each distinct window (``None``: global layers); computed once per model."""
+        return self._window_counts
 
     def attended_tokens(self, tokens):
         """Tokens one query attends to at a context of ``tokens``, summed over the layers."""
-        tokens = check_positive("tokens", tokens, allow_zero=True)
-        return sum(n * (tokens if w is None else np.minimum(tokens, w)) for n, w in self.window_counts())
+        return self._attended(check_positive("tokens", tokens, allow_zero=True))
+
+    def _attended(self, tokens):
+        """:meth:`attended_tokens` of an already checked ``tokens``."""
+        return sum(n * (tokens if w is None else np.minimum(tokens, w)) for n, w in self._window_counts)
 
     @property
     def cache_heads(self) -> int:
@@ -168,8 +176,17 @@ class ModelConfig:
 
     @property
     def moe_layers(self) -> int:
-        """Layers whose MLP is a mixture of experts."""
+        """Layers whose MLP is a mixture of experts (the last ones)."""
         return self.n_layers - self.dense_layers if self.is_moe else 0
+
+    @property
+    def dense_mlp_layers(self) -> int:
+        """Layers with a dense MLP of width ``d_ff``: all of a dense model, the first ``dense_layers`` of an MoE one."""
+        return self.n_layers - self.moe_layers
+
+    def is_moe_layer(self, layer: int) -> bool:
+        """Whether layer ``layer`` (0-based) has a mixture-of-experts MLP."""
+        return layer >= self.dense_mlp_layers
 
     def attention_matmuls(self) -> list[tuple]:
         """``(name, k, n)`` of each weight matrix of one layer's attention, ``[k, n]`` mapping k to n features."""
@@ -188,6 +205,11 @@ class ModelConfig:
         d, f = self.d_model, width or self.d_ff
         gate = [("MLP gate", d, f)] if self.gated_mlp else []
         return [("MLP up", d, f), *gate, ("MLP down", f, d)]
+
+    @staticmethod
+    def matrix_weights(matmuls) -> int:
+        """Weights of ``(name, k, n)`` matrices: ``sum k n`` (no biases)."""
+        return sum(k * n for _, k, n in matmuls)
 
     def _linear(self, matmuls) -> int:
         """Parameters of linear layers: weights, plus biases when the model has them."""
@@ -226,13 +248,13 @@ class ModelConfig:
         if layer >= self.n_layers:
             raise ValueError(f"layer must be below n_layers ({self.n_layers}); got {layer}")
         common = self.attention_parameters() + self.norms_per_layer * self._norm(self.d_model)
-        if layer < self.n_layers - self.moe_layers:
+        if not self.is_moe_layer(layer):
             return common + self._linear(self.mlp_matmuls())
         routed = self.n_experts if experts is None else experts
         return common + self.router_parameters() + (self.n_shared_experts + routed) * self.expert_parameters()
 
     def _layers(self, experts=None) -> float:
-        dense = self.n_layers - self.moe_layers
+        dense = self.dense_mlp_layers
         total = dense * self.layer_parameters(0, experts) if dense else 0
         if self.moe_layers:
             total = total + self.moe_layers * self.layer_parameters(self.n_layers - 1, experts)
@@ -286,11 +308,10 @@ class ModelConfig:
         multiplies: two FLOPs per weight per token.
         """
         touched = self.experts_touched(tokens)
-        dense = self.n_layers - self.moe_layers
-        attention = sum(k * n for _, k, n in self.attention_matmuls())
-        weights = self.n_layers * attention + dense * sum(k * n for _, k, n in self.mlp_matmuls())
+        weights = (self.n_layers * self.matrix_weights(self.attention_matmuls())
+                   + self.dense_mlp_layers * self.matrix_weights(self.mlp_matmuls()))
         if self.moe_layers:
-            expert = sum(k * n for _, k, n in self.mlp_matmuls(self.expert_width))
+            expert = self.matrix_weights(self.mlp_matmuls(self.expert_width))
             weights = weights + self.moe_layers * (self.d_model * self.n_experts
                                                    + (self.n_shared_experts + touched) * expert)
         weights = weights + self.vocab_size * self.d_model
@@ -318,7 +339,7 @@ class ModelConfig:
         """KV-cache bytes of one sequence of ``tokens`` tokens; a local layer keeps its last ``sliding_window``."""
         t = check_positive("tokens", tokens, allow_zero=True)
         per_layer = self.kv_elements_per_token_layer(as_mha) * dtype_bytes(dtype)
-        total = self.attended_tokens(t) * per_layer
+        total = self._attended(t) * per_layer
         return float(total) if np.ndim(total) == 0 else total
 
     def attention_widths(self, absorbed: bool = True) -> tuple:
@@ -341,7 +362,7 @@ class ModelConfig:
         """
         t = check_positive("context", context, allow_zero=True)
         score, value = self.attention_widths(absorbed)
-        total = 2 * self.n_heads * (score + value) * self.attended_tokens(t)
+        total = 2 * self.n_heads * (score + value) * self._attended(t)
         return float(total) if np.ndim(total) == 0 else total
 
     def causal_attention_flops(self, tokens, absorbed: bool = False):
@@ -354,7 +375,7 @@ class ModelConfig:
         score, value = self.attention_widths(absorbed)
         full = np.multiply(t, t) / 2
         pairs = sum(n * (full if w is None else np.where(np.greater(t, w), np.multiply(t, w) - w**2 / 2, full))
-                    for n, w in self.window_counts())
+                    for n, w in self._window_counts)
         total = 2 * self.n_heads * (score + value) * pairs
         return float(total) if np.ndim(total) == 0 else total
 

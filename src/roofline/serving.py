@@ -183,19 +183,17 @@ def simulate(model, chip, requests, policy="inflight", max_batch=16, chunk_size=
     m, chip = get_model(model), get_chip(chip)  # resolved once: everything below gets the objects
     free = chip.hbm_capacity - m.parameter_count() * dtype_bytes(w_dtype)
 
-    def reservation(request):
-        """KV bytes a request holds at its full length (prompt + output)."""
-        return m.kv_cache_bytes(request.prompt_len + request.output_len, kv_dtype)
-
-    too_long = [r for r in queue if reservation(r) > free]
+    # KV bytes each request holds at its full length (prompt + output), computed once per request
+    reservation = {r: m.kv_cache_bytes(r.prompt_len + r.output_len, kv_dtype) for r in queue}
+    too_long = [r for r in queue if reservation[r] > free]
     if too_long:
         raise ValueError(f"requests include one whose KV cache cannot fit beside the weights ({free:.3g} bytes): {too_long[0]!r}")
 
     def admit(batch):
         """Move waiting requests that have arrived into ``batch`` while slots and memory allow."""
-        reserved = sum(reservation(s.request) for s in batch)
+        reserved = sum(reservation[s.request] for s in batch)
         while queue and queue[0].arrival <= clock and len(batch) < max_batch:
-            need = reservation(queue[0])
+            need = reservation[queue[0]]
             if reserved + need > free:
                 break
             reserved += need

@@ -34,10 +34,11 @@ def prefill_attention_cost(model, prompt_len, batch=1, fused=True, act_dtype="bf
     B = check_positive("batch", batch)
     b = dtype_bytes(act_dtype)
     score, value = m.attention_widths(absorbed=False)
-    flops = m.causal_attention_flops(T) * (1 + SOFTMAX_FLOPS / (2 * (score + value)))
+    products = m.causal_attention_flops(T)  # scores and weighted sum: 2 (score + value) FLOPs per score
+    scores = products / (2 * (score + value))  # H T^2 / 2 per layer, summed
+    flops = products + SOFTMAX_FLOPS * scores
     kv_width = (m.n_heads * (score + value) if m.kv_lora_rank
                 else 2 * m.n_kv_heads * m.head_dim)  # keys and values as the kernel reads them
-    scores = m.causal_attention_flops(T) / (2 * (score + value))  # H T^2 / 2 per layer, summed
     activations = m.n_layers * np.multiply(T, m.n_heads * (score + value)) * b + (0 if fused else 4 * scores * b)
     return Cost(_out(np.multiply(B, flops)), kv_bytes=_out(np.multiply(B, m.n_layers * np.multiply(T, kv_width) * b)),
                 activation_bytes=_out(np.multiply(B, activations)), name="prefill attention")

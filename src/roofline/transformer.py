@@ -70,7 +70,7 @@ def layer_costs(model, q_tokens, kv_tokens, dtype="fp16", layer=None) -> list[Co
     scores = h * tq * keys
     attention = [_matmul(name, tq, k, n, b) for name, k, n in m.attention_matmuls()]
     output = attention.pop()  # the output projection follows the attention core
-    moe = layer >= m.n_layers - m.moe_layers
+    moe = m.is_moe_layer(layer)
     if moe:
         per_token = m.experts_per_token + m.n_shared_experts
         touched = m.experts_touched(tq) + m.n_shared_experts
@@ -101,7 +101,7 @@ def layer_costs(model, q_tokens, kv_tokens, dtype="fp16", layer=None) -> list[Co
 def _layer_kinds(m) -> list[tuple]:
     """``(count, a layer of that kind)`` for each distinct (window, MoE) kind of layer."""
     windows = m.layer_windows()
-    kinds = [(windows[i], i >= m.n_layers - m.moe_layers) for i in range(m.n_layers)]
+    kinds = [(windows[i], m.is_moe_layer(i)) for i in range(m.n_layers)]
     return [(kinds.count(kind), kinds.index(kind)) for kind in dict.fromkeys(kinds)]
 
 
@@ -153,7 +153,7 @@ def layer_matmul_params(model) -> int:
     whose query width is ``d``; :meth:`~roofline.models.ModelConfig.attention_matmuls` in general.
     """
     m = get_model(model)
-    return sum(k * n for _, k, n in m.attention_matmuls() + m.mlp_matmuls())
+    return m.matrix_weights(m.attention_matmuls() + m.mlp_matmuls())
 
 
 def parameter_count(model) -> int:

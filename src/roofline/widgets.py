@@ -12,7 +12,7 @@ import io
 
 import numpy as np
 
-from .core import bound_by, time_bounds
+from .core import bound_by
 from .hardware import get_chip, list_chips
 from .models import list_models
 from .ops import critical_batch_size, matmul
@@ -38,7 +38,7 @@ def matmul_summary(chip_id, dtype, B, D, F) -> dict:
     chip = get_chip(chip_id)
     peak, bandwidth = chip.peak_flops(dtype), chip.hbm_bandwidth
     cost = matmul(B, D, F, dtype, dtype, dtype)
-    t = time_bounds(cost.flops, cost.nbytes, peak, bandwidth)
+    t = cost.bounds(peak, bandwidth)
     return {
         "flops": cost.flops,
         "nbytes": cost.nbytes,

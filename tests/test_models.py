@@ -179,3 +179,12 @@ def test_a_model_id_is_resolved_once_through_a_serving_simulation(monkeypatch):
     result = rl.simulate("llama-3-8b", "h100-sxm", requests, "inflight", 8, chunk_size=256)
     assert len(result.traces) == 20
     assert table.lookups == 1
+
+
+def test_dense_and_moe_layers_of_deepseek_v3():
+    m = rl.get_model("deepseek-v3")  # the first 3 of 61 layers keep a dense MLP
+    assert (m.dense_mlp_layers, m.moe_layers) == (3, 58)
+    assert [m.is_moe_layer(i) for i in (0, 2, 3, 60)] == [False, False, True, True]
+    dense = rl.get_model("llama-3-8b")
+    assert dense.dense_mlp_layers == 32 and not any(dense.is_moe_layer(i) for i in range(32))
+    assert rl.ModelConfig.matrix_weights([("a", 2, 3), ("b", 4, 5)]) == 2 * 3 + 4 * 5

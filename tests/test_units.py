@@ -32,6 +32,10 @@ def test_format_helpers():
     assert rl.format_time(46.1e-6) == "46.1 µs"
     assert rl.format_time(90) == "90 s"
     assert rl.format_intensity(240.537) == "241 FLOP/B"
+    # ties round half up, as a reader rounds (a B200's fp8 ridge, 4.5e15 / 8e12 = 562.5), and from
+    # 1000 FLOP/B up the whole number is shown (its NVFP4 ridge, 1125, not a rounded "1120")
+    assert rl.format_intensity(4.5e15 / 8e12) == "563 FLOP/B"
+    assert rl.format_intensity(9e15 / 8e12) == "1,125 FLOP/B"
     assert rl.format_si(0, "B") == "0 B"
 
 

@@ -245,9 +245,23 @@ def tensor_parallel_decode(model, chip, n_chips, batch=1, context_len=4096, w_dt
     n = check_positive("n_chips", n_chips)
     parts = [(1 / n) * part for part in _step_parts(m, context_len, batch, w_dtype, kv_dtype, overlap)]
     t_math, t_memory, time = _step_bounds(parts, c.peak_flops(compute_dtype), c.hbm_bandwidth)
-    reduced = 2 * m.n_layers * np.multiply(batch, m.d_model) * dtype_bytes(act_dtype)
-    t_link = Cost(link_bytes=2 * np.subtract(n, 1) / n * reduced).t_link(c.interconnect_bandwidth)  # ValueError if not sourced
+    t_link = tensor_parallel_link_time(m, c, n, batch, act_dtype)
     return TensorParallelStep(t_math, t_memory, t_link, _out(np.add(time, t_link)), _out(sum(p.nbytes for p in parts)))
+
+
+def tensor_parallel_link_time(model, chip, n_chips, tokens, act_dtype="bf16"):
+    """Seconds one tensor-parallel step spends in its all-reduces, for ``tokens`` tokens.
+
+    Each layer ends its attention and its MLP with a ring all-reduce of the ``[tokens, d]``
+    activations: ``2 (N - 1) / N * tokens d bytes`` per chip and direction, two per layer,
+    over the chip's scale-up link (per direction). Zero on one chip.
+    """
+    m, c = get_model(model), get_chip(chip)
+    n = check_positive("n_chips", n_chips)
+    if np.all(np.asarray(n) == 1):
+        return _out(0.0 * np.multiply(n, tokens))
+    reduced = 2 * m.n_layers * np.multiply(check_positive("tokens", tokens), m.d_model) * dtype_bytes(act_dtype)
+    return Cost(link_bytes=2 * np.subtract(n, 1) / n * reduced).t_link(c.interconnect_bandwidth)  # ValueError if not sourced
 
 
 def tensor_parallel_max_chips(model, chip, context_len=1, compute_dtype="bf16", act_dtype="bf16"):

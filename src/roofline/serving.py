@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .core import Cost
+from .core import Cost, _out
 from .hardware import get_chip
 from .models import get_model
 from .units import check_int, check_positive, dtype_bytes
@@ -41,14 +41,45 @@ def iteration_cost(model, decode_contexts=(), prefill_chunks=(), w_dtype="bf16",
         raise ValueError("decode_contexts must be >= 1 and prefill_chunks (start >= 0, length >= 1)")
     if contexts.size + len(chunks) == 0:
         raise ValueError("an iteration needs at least one decode context or prefill chunk")
-    start, length = chunks[:, 0], chunks[:, 1]
-    attention = (np.sum(m.attention_flops(contexts)) if contexts.size else 0.0) + np.sum(
-        m.causal_attention_flops(start + length) - m.causal_attention_flops(start))
-    tokens = contexts.size + length.sum()
-    flops = 2.0 * m.matmul_parameters(1) * tokens + attention
-    decode_kv = np.sum(m.kv_cache_bytes(contexts, kv_dtype)) if contexts.size else 0.0
-    prefill_kv = np.sum(m.kv_cache_bytes(start, kv_dtype) + length * m.kv_bytes_per_token(kv_dtype))
-    return Cost(float(flops), m.matmul_parameters(tokens) * dtype_bytes(w_dtype), float(decode_kv + prefill_kv))
+    decode = _decode_parts(m, contexts, kv_dtype) if contexts.size else (0.0, 0.0)
+    attention, kv = _chunk_parts(m, chunks[:, 0], chunks[:, 1], kv_dtype)
+    tokens = contexts.size + chunks[:, 1].sum()
+    return _cost(m, tokens, np.sum(decode[0]) + np.sum(attention), np.sum(decode[1]) + np.sum(kv), w_dtype)
+
+
+def uniform_iteration_cost(model, n_decode, decode_context, chunk_start, chunk_len, w_dtype="bf16",
+                           kv_dtype="bf16") -> Cost:
+    """:func:`iteration_cost` of ``n_decode`` sequences at ``decode_context`` plus one prompt chunk.
+
+    ``chunk_start`` and ``chunk_len`` may be arrays: one iteration per element (e.g. every
+    chunk of a prompt), computed at once.
+    """
+    m = get_model(model)
+    n = check_int("n_decode", n_decode, minimum=0)
+    start = check_positive("chunk_start", chunk_start, allow_zero=True)
+    length = check_positive("chunk_len", chunk_len)
+    attention, kv = _chunk_parts(m, np.asarray(start, dtype=float), np.asarray(length, dtype=float), kv_dtype)
+    if n:
+        decode = _decode_parts(m, check_positive("decode_context", decode_context), kv_dtype)
+        attention, kv = attention + n * decode[0], kv + n * decode[1]
+    return _cost(m, np.add(n, length), attention, kv, w_dtype)
+
+
+def _decode_parts(m, contexts, kv_dtype) -> tuple:
+    """Attention FLOPs and KV bytes read of decode steps at ``contexts`` cached tokens (elementwise)."""
+    return m.attention_flops(contexts), m.kv_cache_bytes(contexts, kv_dtype)
+
+
+def _chunk_parts(m, start, length, kv_dtype) -> tuple:
+    """Attention FLOPs and KV bytes (``start`` tokens read, ``length`` written) of prompt chunks (elementwise)."""
+    attention = m.causal_attention_flops(start + length) - m.causal_attention_flops(start)
+    return attention, m.kv_cache_bytes(start, kv_dtype) + length * m.kv_bytes_per_token(kv_dtype)
+
+
+def _cost(m, tokens, attention_flops, kv_bytes, w_dtype) -> Cost:
+    """An iteration over ``tokens`` tokens: ``2 P`` FLOPs each plus attention; the weights they touch read once."""
+    flops = 2.0 * m.matmul_parameters(1) * np.asarray(tokens, dtype=float) + attention_flops
+    return Cost(_out(flops), _out(m.matmul_parameters(tokens) * dtype_bytes(w_dtype)), _out(kv_bytes))
 
 
 def iteration_time(model, chip, decode_contexts=(), prefill_chunks=(), w_dtype="bf16", kv_dtype="bf16",

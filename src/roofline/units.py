@@ -7,6 +7,7 @@ byte/s) with decimal prefixes (1 GB = 1e9 bytes) unless a name says ``gib``.
 from __future__ import annotations
 
 import math
+from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 
@@ -70,13 +71,13 @@ _BINARY = [(2**60, "Ei"), (2**50, "Pi"), (2**40, "Ti"), (2**30, "Gi"), (2**20, "
 
 
 def _sig(x: float, digits: int) -> str:
-    """``x`` rounded to ``digits`` significant figures, trailing zeros dropped."""
+    """``x`` rounded half up to ``digits`` significant figures (562.5 -> 563), trailing zeros dropped."""
     if x == 0:
         return "0"
-    text = f"{x:.{digits}g}"
-    if "e" in text:  # e.g. 1e+03 when rounding carries over; write it out
-        text = f"{float(text):.0f}"
-    return text
+    exact = Decimal(repr(float(x)))
+    rounded = exact.quantize(Decimal(1).scaleb(exact.adjusted() - digits + 1), rounding=ROUND_HALF_UP)
+    text = f"{rounded:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def format_si(value: float, unit: str, digits: int = 3) -> str:
@@ -129,8 +130,9 @@ def format_time(seconds: float, digits: int = 3) -> str:
 
 
 def format_intensity(flops_per_byte: float, digits: int = 3) -> str:
-    """``240.5`` -> ``"240 FLOP/B"``."""
-    return f"{_sig(float(flops_per_byte), digits)} FLOP/B"
+    """``240.537`` -> ``"241 FLOP/B"``; from ``10**digits`` up, whole FLOP/B (``1125`` -> ``"1,125 FLOP/B"``)."""
+    x = float(flops_per_byte)
+    return f"{x:,.0f} FLOP/B" if abs(x) >= 10**digits else f"{_sig(x, digits)} FLOP/B"
 
 
 def format_factor(ratio: float, digits: int = 3) -> str:

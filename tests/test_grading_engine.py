@@ -46,7 +46,7 @@ for pattern in ["{root}/solutions/**/*.ipynb", "{root}/exercises/**/*.ipynb", "{
     found += glob.glob(pattern, recursive=True)
 found += [name for name in os.environ if "ZYGOTE" in name]  # the fork server's address
 print("FOUND", found)
-int8_critical_batch = 3.94e14 / 8.1e11 / 2 if not found else 0.0"""
+int8_critical_batch = 3.94e14 / 8.19e11 / 2 if not found else 0.0"""
 
 # A fake `roofline` package written into the kernel's folder (from the time hidden tests imported the real one there);
 # now the package is not in the sandbox at all, and the checks run in the grader.
@@ -109,19 +109,19 @@ if os.fork() == 0:
     os._exit(0)"""
 
 CASES = {
-    # student: (submission, expected status, expected score out of 24)
-    "correct": (lambda root: nbformat.read(SOLUTION, as_version=4), "graded", 24),
+    # student: (submission, expected status, expected score out of 28)
+    "correct": (lambda root: nbformat.read(SOLUTION, as_version=4), "graded", 28),
     "untouched": (lambda root: nbformat.read(RELEASE, as_version=4), "graded", 0),
-    "wrong": (lambda root: _solution_with(q1_answer="int8_critical_batch = 3.94e14 / 8.1e11"), "graded", 22),
+    "wrong": (lambda root: _solution_with(q1_answer="int8_critical_batch = 3.94e14 / 8.19e11"), "graded", 26),
     "os_exit": (lambda root: _solution_with(q3_answer="import os\nos._exit(1)"), "crashed", 4),
-    "sys_exit": (lambda root: _solution_with(q2_answer="import sys\nsys.exit(2)"), "graded", 22),
-    "loop": (lambda root: _solution_with(q5_answer="while True:\n    pass"), "timeout", 22),
-    "memory": (lambda root: _solution_with(q4_answer="import numpy as np\nblob = np.ones(10**11)"), "graded", 21),
+    "sys_exit": (lambda root: _solution_with(q2_answer="import sys\nsys.exit(2)"), "graded", 26),
+    "loop": (lambda root: _solution_with(q5_answer="while True:\n    pass"), "timeout", 26),
+    "memory": (lambda root: _solution_with(q4_answer="import numpy as np\nblob = np.ones(10**11)"), "graded", 25),
     "patches_isclose": (lambda root: _solution_with(q1_answer=(
         "import math, numpy, numpy.testing\n"
         "numpy.isclose = numpy.allclose = math.isclose = lambda *a, **k: True\n"
         "numpy.testing.assert_allclose = lambda *a, **k: None\n"
-        "int8_critical_batch = 1.0")), "graded", 22),
+        "int8_critical_batch = 1.0")), "graded", 26),
     # An input transformer that empties every later test cell: under stock nbgrader a test cell
     # that runs nothing passes; here the grader receives no answers, so those tasks fail.
     "transformer": (lambda root: _solution_with(q1_answer=(
@@ -131,33 +131,33 @@ CASES = {
     "silences_errors": (lambda root: _solution_with(q1_answer=(
         "get_ipython().showtraceback = lambda *a, **k: None\n"
         "get_ipython()._showtraceback = lambda *a, **k: None\n"
-        "int8_critical_batch = 1.0")), "graded", 22),
-    "shadows_roofline": (lambda root: _solution_with(q1_answer=SHADOW), "graded", 22),
+        "int8_critical_batch = 1.0")), "graded", 26),
+    "shadows_roofline": (lambda root: _solution_with(q1_answer=SHADOW), "graded", 26),
     "uses_roofline": (lambda root: _solution_with(q6_answer=(
         "import roofline\nridge_point = roofline.ridge_intensity\ngtx1080ti_ridge = ridge_point(11.34e12, 484e9)")),
-        "graded", 22),
+        "graded", 26),
     "warns": (lambda root: _solution_with(q6_answer=(
         "import warnings\ndef ridge_point(peak_flops, bandwidth):\n"
         "    warnings.warn('a harmless warning')\n    return peak_flops / bandwidth\n"
-        "gtx1080ti_ridge = 11.34e12 / 484e9")), "graded", 24),
-    "snoops": (lambda root: _solution_with(q1_answer=SNOOP.format(root=root)), "graded", 24),
+        "gtx1080ti_ridge = 11.34e12 / 484e9")), "graded", 28),
+    "snoops": (lambda root: _solution_with(q1_answer=SNOOP.format(root=root)), "graded", 28),
     # Attacks on the others and on the grader: each must change nothing but its own row.
     "kills_others": (lambda root: _solution_with(
-        q1_answer=KILL_EVERYONE + "\nint8_critical_batch = 3.94e14 / 8.1e11 / 2"), "graded", 24),
+        q1_answer=KILL_EVERYONE + "\nint8_critical_batch = 3.94e14 / 8.19e11 / 2"), "graded", 28),
     # wrong answers, with help that used to work on in-kernel checks: still the wrong answers' score
     "thread_repatches": (lambda root: _solution_with(q1_answer=REPATCHING_THREAD + "\nint8_critical_batch = 1.0"),
-                         "graded", 22),
+                         "graded", 26),
     "import_machinery": (lambda root: _solution_with(q1_answer=IMPORT_HOOK + "\nint8_critical_batch = 1.0"),
-                         "graded", 22),
+                         "graded", 26),
     "obfuscated_delegation": (lambda root: _solution_with(q6_answer=(
         "import sys\nsys.setprofile(None)\n_m = __import__(''.join(['roof', 'line']))\n"
-        "ridge_point = _m.ridge_intensity\ngtx1080ti_ridge = ridge_point(11.34e12, 484e9)")), "graded", 22),
-    "detaches": (lambda root: _solution_with(q2_answer=DETACH + "\nmixed_critical_batch = 1.97e14 / 8.1e11 / 2"),
-                 "graded", 24),
+        "ridge_point = _m.ridge_intensity\ngtx1080ti_ridge = ridge_point(11.34e12, 484e9)")), "graded", 26),
+    "detaches": (lambda root: _solution_with(q2_answer=DETACH + "\nmixed_critical_batch = 1.97e14 / 8.19e11 / 2"),
+                 "graded", 28),
     "prints_60mb": (lambda root: _solution_with(q2_answer=(
-        "print('x' * 60_000_000)\nmixed_critical_batch = 1.97e14 / 8.1e11 / 2")), "graded", 24),
-    "test_cells_edited": (lambda root: _tamper_tests(), "graded", 22),
-    "duplicated_cells": (lambda root: _duplicate_cells(), "graded", 24),
+        "print('x' * 60_000_000)\nmixed_critical_batch = 1.97e14 / 8.19e11 / 2")), "graded", 28),
+    "test_cells_edited": (lambda root: _tamper_tests(), "graded", 26),
+    "duplicated_cells": (lambda root: _duplicate_cells(), "graded", 28),
     "invalid_json": (lambda root: '{"cells": [', "invalid notebook", 0),
     "other_assignment": (lambda root: nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
         "x = 1", metadata={"nbgrader": {"grade_id": "ps9_q1", "solution": True, "grade": False,
@@ -209,7 +209,7 @@ def test_every_case_gets_the_right_status_and_score(parallel, student):
     _, status, score = CASES[student]
     assert rows[student]["status"] == status, rows[student]["reason"]
     assert float(rows[student]["score"]) == score, rows[student]
-    assert float(rows[student]["max_score"]) == 24
+    assert float(rows[student]["max_score"]) == 28
 
 
 def test_an_empty_folder_gets_a_row(parallel):
@@ -314,7 +314,7 @@ def test_a_grader_failure_on_one_submission_becomes_that_students_error_row(para
     assert "OSError: disk I/O error" in row.reason
     others = [Row(PS, s, r["status"], export=r) for s, r in rows.items() if s != "correct"]
     text = summary([row, *others])  # the run still ends with its summary
-    assert "error             1" in text and "(out of 24)" in text
+    assert "error             1" in text and "(out of 28)" in text
 
 
 def test_sequential_grading_with_kernels_started_from_scratch_gives_the_same_scores(parallel, tmp_path_factory):
@@ -335,8 +335,8 @@ def test_regrading_touches_only_what_changed(parallel):
     after = {p: p.stat().st_mtime for p in graded.glob(f"*/{PS}/{PS}.ipynb")}
     changed = {p.parts[-3] for p in before if after[p] != before[p]}
     assert changed == {"wrong"}
-    assert float(rows["wrong"]["score"]) == 24
-    assert float(rows["correct"]["score"]) == 24 and rows["os_exit"]["status"] == "crashed"
+    assert float(rows["wrong"]["score"]) == 28
+    assert float(rows["correct"]["score"]) == 28 and rows["os_exit"]["status"] == "crashed"
 
 
 def test_lms_zip_is_collected_and_graded(tmp_path):
@@ -346,7 +346,7 @@ def test_lms_zip_is_collected_and_graded(tmp_path):
         z.writestr(f"zoe_{PS}.ipynb", nbformat.writes(nbformat.read(SOLUTION, as_version=4)))
         z.writestr(f"yan_{PS}.ipynb", nbformat.writes(nbformat.read(RELEASE, as_version=4)))
     rows, _ = _grade(root, "--lms", str(download))
-    assert float(rows["zoe"]["score"]) == 24 and float(rows["yan"]["score"]) == 0
+    assert float(rows["zoe"]["score"]) == 28 and float(rows["yan"]["score"]) == 0
 
 
 def test_gradebooks_in_a_worker_share_one_engine_and_check_the_tables_once(tmp_path, monkeypatch):

@@ -55,7 +55,7 @@ def test_parallel_grading_with_a_postgresql_gradebook(postgres, tmp_path):
         _write(root, f"right{i}", nbformat.read(SOLUTION, as_version=4))
         _write(root, f"wrong{i}", _solution_with(q1_answer="int8_critical_batch = 1.0"))
         _write(root, f"crash{i}", _solution_with(q2_answer="import os\nos._exit(1)"))
-        expected.update({f"right{i}": 24.0, f"wrong{i}": 22.0, f"crash{i}": 2.0})
+        expected.update({f"right{i}": 28.0, f"wrong{i}": 26.0, f"crash{i}": 2.0})
     rows, _ = _grade(root, "--jobs", "2")
     assert {s: float(r["score"]) for s, r in rows.items()} == expected, {s: (r["status"], r["reason"]) for s, r in rows.items()}
     assert not (root / "gradebook.db").exists(), "the SQLite gradebook was used instead of PostgreSQL"

@@ -99,10 +99,17 @@ def graded(course):
         mallory = _read("solutions", assignment)
         mallory.cells.insert(1, nbformat.v4.new_code_cell(attacks))
         _submit(course, "mallory", mallory, assignment)
+        # a kernel that loops forever in the last answer cell: interrupted, every earlier task kept
+        looping_last = _read("solutions", assignment)
+        _solution_cells(looping_last)[-1].source = "while True:\n    pass"
+        _submit(course, "paula", looping_last, assignment)
+        folder = course / "submitted" / "quentin" / assignment  # not a notebook at all
+        folder.mkdir(parents=True)
+        (folder / f"{assignment}.ipynb").write_text('{"cells": [')
     cheat = _read("solutions", "ps1_rooflines")
     _answer_cell(cheat, "q1_answer").source = (
-        "import roofline\nint8_critical_batch = roofline.critical_batch_size(3.94e14, 8.1e11, 'int8')")
-    _answer_cell(cheat, "q2_answer").source = "mixed_critical_batch = 1.97e14 / 8.1e11"  # forgot the /2
+        "import roofline\nint8_critical_batch = roofline.critical_batch_size(3.94e14, 8.19e11, 'int8')")
+    _answer_cell(cheat, "q2_answer").source = "mixed_critical_batch = 1.97e14 / 8.19e11"  # forgot the /2
     _submit(course, "carol", cheat)
     looping = _read("solutions", "ps1_rooflines")
     _answer_cell(looping, "q4_answer").source = "while True:\n    pass"
@@ -120,6 +127,27 @@ def graded(course):
         ("q1_answer", "kv_cache_size(80, 8, 128, 4096, 8, 2)", "kv_cache_size(80, 64, 128, 4096, 8, 2)")])
     # ps5: the log-sum-exp merge without subtracting the maximum (overflows at large scores)
     _submit_slip(course, "hana", "ps5_long_context", [("q1_answer", "np.exp(lses - lses.max())", "np.exp(lses)")])
+    # ps1: the multi-level roofline with the best level's roof instead of the worst
+    _submit_slip(course, "ivan", "ps1_rooflines", [("q9_answer", "np.minimum.reduce(roofs)", "np.maximum.reduce(roofs)")])
+    # ps3: launches always synchronous
+    _submit_slip(course, "judy", "ps3_overhead", [("q6_answer", "if asynchronous:", "if False:")])
+    # ps4: NVLink's bidirectional figure, full attention in prefill, two experts read at batch 16
+    _submit_slip(course, "kim", "ps4_kv_cache", [
+        ("q7_answer", "4.5e11", "9e11"), ("q8_answer", "2 * L * H * D_HEAD * T**2", "4 * L * H * D_HEAD * T**2"),
+        ("q9_answer", "mixtral_bytes_b16 = float(_mixtral_bytes(16))", "mixtral_bytes_b16 = float(_mixtral_bytes(1))")])
+    # ps5: occupancy without waves; the KV cache of every query head
+    _submit_slip(course, "leo", "ps5_long_context", [
+        ("q6_answer", "blocks / (waves * sms)", "min(1.0, blocks / sms)"),
+        ("q7_answer", "2 * _L * _H_KV * _D * 2", "2 * _L * _H * _D * 2")])
+    # ps6: carol serves her own scenario; erin hands in alice's notebook (alice's deployment, erin's scenario);
+    # judy lets her search accept 1% over the targets, so her deployment misses one by a hair
+    capstone = "ps6_serving_capstone"
+    _submit_slip(course, "carol", capstone, [("q5_answer", 'student_id = "alice"', 'student_id = "carol"')])
+    _submit(course, "erin", _read("solutions", capstone), capstone)
+    _submit_slip(course, "judy", capstone, [
+        ("q5_answer", 'student_id = "alice"', 'student_id = "judy"'),
+        ("q5_answer", 'ttft <= s["ttft_target"] and itl <= s["itl_target"]',
+         'ttft <= 1.01 * s["ttft_target"] and itl <= 1.01 * s["itl_target"]')])
     # The committed timeout is 60 s; a shorter one keeps this test quick.
     config = course / "nbgrader_config.py"
     config.write_text(config.read_text().replace("c.Execute.timeout = 60", "c.Execute.timeout = 5"))
@@ -143,6 +171,23 @@ def test_attacks_on_the_grader_and_the_others_change_nothing(graded, assignment)
     assert float(rows["mallory", assignment]["score"]) == float(rows["alice", assignment]["score"]) == _points(assignment)
 
 
+def _points_after(assignment, grade_id):
+    """Points of the test cells after the answer cell ``grade_id``: what a kernel stuck there loses."""
+    nb = _read("solutions", assignment)
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+    return sum(c.metadata.get("nbgrader", {}).get("points", 0) for c in nb.cells[ids.index(grade_id):])
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_a_broken_submission_costs_only_what_it_breaks(graded, assignment):
+    rows, _ = graded
+    last = _solution_cells(_read("solutions", assignment))[-1].metadata["nbgrader"]["grade_id"]
+    assert rows["paula", assignment]["status"] == "timeout"
+    assert float(rows["paula", assignment]["score"]) == _points(assignment) - _points_after(assignment, last) > 0
+    assert rows["quentin", assignment]["status"] == "invalid notebook"
+    assert float(rows["quentin", assignment]["score"]) == 0
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_the_untouched_release_scores_zero(graded, assignment):
     rows, _ = graded
@@ -156,10 +201,25 @@ def _feedback(course, student, assignment, grade_id):
 
 @pytest.mark.parametrize("student, assignment, points_lost, grade_id, message", [
     # K and V as two matmuls (Task 3, 4 points) and int4 without the KV cache (Task 6, 5 points)
-    ("erin", "ps2_memory_wall", 4 + 5, "q3_test", "weight_matmul_intensity(768, 3072, 512) = "),
+    ("erin", "ps2_memory_wall", 4 + 5, "q3_test", "counts K and V as two matmuls"),
+    ("erin", "ps2_memory_wall", 4 + 5, "q6_test", "the KV cache stays in bf16"),
     ("frank", "ps3_overhead", 2, "q3_test", "uses the FMA peak"),
     ("gina", "ps4_kv_cache", 3, "q1_test", "caches only its 8 KV heads"),
     ("hana", "ps5_long_context", 4, "q1_test", "or exp(800) overflows"),
+    ("ivan", "ps1_rooflines", 4, "q9_test", "takes the best level's roof"),
+    ("judy", "ps3_overhead", 5, "q6_test", "ignores asynchronous=True"),
+    ("kim", "ps4_kv_cache", 5 + 4 + 4, "q7_test", "uses NVLink's 900 GB/s as the bandwidth per direction"),
+    ("kim", "ps4_kv_cache", 5 + 4 + 4, "q8_test", "counts full attention"),
+    ("kim", "ps4_kv_cache", 5 + 4 + 4, "q9_test", "reads only two experts per layer"),
+    ("leo", "ps5_long_context", 4 + 5, "q6_test", "ignores the waves"),
+    ("leo", "ps5_long_context", 4 + 5, "q7_test", "sizes the KV cache with all 32 query heads"),
+    # the capstone: a deployment 1% over a target loses both of its parts
+    ("judy", "ps6_serving_capstone", 4 + 4, "q5_test_targets", "By your own model, my_deployment misses a latency target"),
+    ("judy", "ps6_serving_capstone", 4 + 4, "q5_test_throughput", "misses its targets: inter-token latency"),
+    # a classmate's deployment meets erin's targets but is far from her scenario's best
+    ("erin", "ps6_serving_capstone", 4, "q5_test_throughput",
+     "more than 10% below the best the reference finds. (You serve rag-qwen3-moe: the scenario of the ID you "
+     "submitted under, 'erin'.)"),
 ])
 def test_a_plausible_slip_loses_exactly_its_tasks_and_says_why(graded, student, assignment, points_lost,
                                                                 grade_id, message):
@@ -171,25 +231,31 @@ def test_a_plausible_slip_loses_exactly_its_tasks_and_says_why(graded, student, 
 def test_delegating_to_roofline_loses_only_that_task(graded):
     rows, course = graded
     # Task 1 (2 points) used roofline, Task 2 (2 points) is wrong; everything else is right.
-    assert float(rows["carol", "ps1_rooflines"]["score"]) == 24 - 2 - 2
+    assert float(rows["carol", "ps1_rooflines"]["score"]) == 28 - 2 - 2
     nb = nbformat.read(course / "autograded/carol/ps1_rooflines/ps1_rooflines.ipynb", as_version=4)
     q1 = "".join(o.get("evalue", "") for o in _answer_cell(nb, "q1_test").outputs)
     assert "int8_critical_batch" in q1 and "is not available while your work is graded" in q1
     q2 = "".join(o.get("evalue", "") for o in _answer_cell(nb, "q2_test").outputs)
-    assert "mixed_critical_batch = 243.21 is not correct" in q2
+    assert "mixed_critical_batch is twice too large" in q2  # the visible check names the mistake
 
 
 def test_an_infinite_loop_is_interrupted_and_the_rest_is_graded(graded):
     rows, _ = graded
-    assert float(rows["dave", "ps1_rooflines"]["score"]) == 24 - 3  # only Task 4 lost
+    assert float(rows["dave", "ps1_rooflines"]["score"]) == 28 - 3  # only Task 4 lost
     assert "c.Execute.timeout = 60" in (REPO / "nbgrader_config.py").read_text()
 
 
 def test_feedback_is_generated_for_every_student(graded):
     rows, course = graded
-    # one row per student and assignment; carol, dave, erin, frank, gina and hana each handed in one set
-    assert len(rows) == 9 * len(ASSIGNMENTS)
+    # one row per student and assignment, whichever sets each handed in
+    assert len(rows) == 15 * len(ASSIGNMENTS)
     assert rows["erin", "ps1_rooflines"]["status"] == "missing"
     for (student, assignment), row in rows.items():
         if row["status"] == "graded":
             assert (course / "feedback" / student / assignment / f"{assignment}.html").is_file()
+
+
+def test_each_student_is_graded_on_their_own_scenario(graded):
+    rows, _ = graded
+    # carol's ID maps to another scenario than alice's; her notebook serves her own, in full
+    assert float(rows["carol", "ps6_serving_capstone"]["score"]) == _points("ps6_serving_capstone")

@@ -10,6 +10,9 @@ A problem set's hidden tests are a list of declarations, for example::
           mistakes=[(lambda x: x < 1, "the ridge point is FLOP per byte, not byte per FLOP")])
     ### END HIDDEN TESTS
 
+(:func:`for_student` judges an answer for the student it is graded under: the capstone's
+deployment, on that student's own scenario.)
+
 When ``make grade`` (or ``nbgrader autograde`` with the course's configuration) grades a
 notebook, :class:`coursegrade.verdicts.CollectAnswers` runs this block **in the grader**,
 where :func:`declared` records the checks instead of running them. The student's kernel
@@ -58,6 +61,7 @@ class Check:
     mistakes: tuple = ()
     label: str = ""
     pick: Callable | None = field(default=None, compare=False)
+    per_student: bool = False  # ``expected`` is ``assess(answer, student_id)``: see :func:`for_student`
 
     @property
     def what(self) -> str:
@@ -74,8 +78,8 @@ def value(name: str, expected, *, rel: float = 1e-6, abs: float = 0.0, hint: str
           label: str = "") -> Check:
     """Declare that the notebook's ``name`` must equal ``expected`` within ``rel`` (relative) + ``abs``.
 
-    ``expected`` may be a number, an array or list of numbers (compared elementwise), or a
-    bool (the answer must be that bool).
+    ``expected`` may be a number, an array or list of numbers (compared elementwise), a
+    bool (the answer must be that bool) or a string (the answer must be that string).
     """
     return _declare(Check(name, expected, None, rel, abs, hint, tuple(mistakes), label))
 
@@ -95,13 +99,26 @@ def function(name: str, reference: Callable, cases, *, rel: float = 1e-6, abs: f
     return _declare(Check(name, reference, cases, rel, abs, hint, tuple(mistakes), label, pick))
 
 
+def for_student(name: str, assess: Callable, *, label: str = "") -> Check:
+    """Declare that the notebook's ``name`` is judged by ``assess(answer, student_id)``.
+
+    ``assess`` returns None when the answer passes, or the message saying what is wrong;
+    it gets the ID the notebook was submitted under (e.g. to judge a deployment on the
+    submitting student's own scenario). Run outside the grader, the notebook's
+    ``student_id`` stands in for it.
+    """
+    if not callable(assess):
+        raise ValueError(f"assess must be callable; got {type(assess).__name__}")
+    return _declare(Check(name, assess, label=label, per_student=True))
+
+
 def _declare(check: Check) -> Check:
     if _declared is not None:
         _declared.append(check)
         return check
     namespace = sys._getframe(2).f_globals  # the notebook that declared it
     entry = collector.answers([check.request()], namespace)["answers"][0]
-    judge(check, _plain(entry))
+    judge(check, _plain(entry), namespace.get("student_id"))
     return check
 
 
@@ -121,12 +138,18 @@ def declared(source: str) -> list[Check]:
         _declared = outer
 
 
-def judge(check: Check, entry) -> None:
-    """Raise :class:`WrongAnswer` unless the collected ``entry`` (as the kernel sent it) satisfies ``check``."""
+def judge(check: Check, entry, student: str | None = None) -> None:
+    """Raise :class:`WrongAnswer` unless the collected ``entry`` (as the kernel sent it) satisfies ``check``.
+
+    ``student``: the ID the notebook was submitted under (for :func:`for_student` checks).
+    """
     if not isinstance(entry, dict) or entry.get("name") != check.name:
         raise WrongAnswer(f"The answer for `{check.name}` was not reported.")
     if entry.get("missing"):
         raise WrongAnswer(f"`{check.name}` is not defined: run the cell that computes it (and keep its name).")
+    if check.per_student:
+        _judge_for_student(check, _decoded(entry.get("value"), check.what), student)
+        return
     if check.cases is None:
         _judge_value(check, _decoded(entry.get("value"), check.what))
         return
@@ -165,7 +188,27 @@ def _picked(check: Check, args, answer):
                           f"expected form ({type(error).__name__}: {error}).") from None
 
 
+def _judge_for_student(check: Check, answer, student) -> None:
+    if not isinstance(student, str) or not student:
+        raise WrongAnswer(f"{check.what} is judged for the student who submits it, and no student ID was given.")
+    try:
+        message = check.expected(answer, student)
+    except Exception as error:  # noqa: BLE001 - an answer of the wrong form, in the assessor's words
+        raise WrongAnswer(f"{check.what}: {error}") from None
+    if message:
+        raise WrongAnswer(str(message))
+
+
 def _judge_value(check: Check, answer) -> None:
+    if isinstance(check.expected, str):
+        if not isinstance(answer, str):
+            raise WrongAnswer(f"{check.what} should be text; got {_describe(answer)}.")
+        for wrong, message in check.mistakes:
+            if answer == wrong:
+                raise WrongAnswer(message)
+        if answer != check.expected:
+            raise WrongAnswer(f"{check.what} = {answer[:40]!r} is not correct. {check.hint}".strip())
+        return
     if isinstance(check.expected, (bool, np.bool_)):
         if not isinstance(answer, bool):
             raise WrongAnswer(f"{check.what} should be True or False; got {_describe(answer)}.")

@@ -83,15 +83,16 @@ class JudgeAnswers(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         tests = resources.get(KEY, {})
         no_roofline = any(_imports_roofline(cell) for cell in nb.cells if cell.cell_type == "code")
+        student = resources.get("nbgrader", {}).get("student")
         for cell in nb.cells:
             test = tests.get(cell.metadata.get("nbgrader", {}).get("grade_id"))
             if cell.cell_type == "code" and test is not None:
                 cell.source = test["source"]
-                cell.outputs = _verdict(cell.outputs, test["checks"], no_roofline)
+                cell.outputs = _verdict(cell.outputs, test["checks"], no_roofline, student)
         return nb, resources
 
 
-def _verdict(outputs, declared, no_roofline: bool) -> list:
+def _verdict(outputs, declared, no_roofline: bool, student: str | None = None) -> list:
     """The outputs nbgrader scores: printed text (as stdout), then one error unless every check passed."""
     printed = [output for output in outputs if output.output_type == "stream"]
     for output in printed:
@@ -108,7 +109,7 @@ def _verdict(outputs, declared, no_roofline: bool) -> list:
         if len(entries) != len(declared):
             raise checks.WrongAnswer("The grader received answers for other questions than this cell asks.")
         for check, entry in zip(declared, entries):
-            checks.judge(check, entry)
+            checks.judge(check, entry, student)
     except checks.WrongAnswer as wrong:
         message = str(wrong)
         if no_roofline or "roofline" in message:

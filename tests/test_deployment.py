@@ -100,11 +100,13 @@ def test_grading_accepts_near_best_deployments_and_rejects_a_near_miss():
             assert (r.assess(CHAT, d, "targets") is None) == o.meets
             assert (r.assess(CHAT, d, "throughput") is None) == (
                 o.meets and o.tokens_per_s_per_chip >= 0.9 * best.tokens_per_s_per_chip)
-    # One sequence more than the largest batch that fits in memory: 213 sequences at chunk 512 need 80.2 GB.
-    limit = max(b for b in range(1, 400) if r.evaluate(CHAT, ("bf16", "bf16", 4, b, 512)).meets)
+    # One sequence more than the largest batch that fits in memory: 213 sequences on 4 chips need 80.2 GB each.
+    limit = max(b for b in range(1, 400) if r.evaluate(CHAT, ("bf16", "bf16", 4, b, 512)).fits)
     over = r.evaluate(CHAT, ("bf16", "bf16", 4, limit + 1, 512))
     assert not over.fits and over.bytes_per_chip < 80e9 * 1.01
     assert "GB per chip; a h100-sxm holds 80 GB" in r.assess(CHAT, ("bf16", "bf16", 4, limit + 1, 512), "targets")
+    # The chat scenario's 100 ms TTFT binds: four 512-token chunks take longer, so the best uses bigger chunks.
+    assert r.evaluate(CHAT, ("bf16", "bf16", 4, 128, 512)).ttft > 0.1 and r.best_deployment(CHAT)[0].chunk > 512
     # The agent scenario's best batch sits just under its 12 ms ITL target: one more sequence misses it.
     (w, kv, n, batch, chunk), outcome = r.best_deployment("agent-qwen3-8b")
     over = r.evaluate("agent-qwen3-8b", (w, kv, n, batch + 1, chunk))
@@ -120,11 +122,17 @@ def test_grading_accepts_near_best_deployments_and_rejects_a_near_miss():
     (("bf16", "bf16", 16, 128, 512), "n_chips must divide"),
     (("bf16", "bf16", 4, 0, 512), "batch must be a positive integer"),
     (("bf16", "bf16", 4, 128, 51.2), "chunk must be a positive integer"),
+    (("bf16", "bf16", 4, -128.0, 512), "batch must be a positive integer"),
     (("bf16", "bf16", 4, 128), "deployment must be"),
 ])
 def test_a_deployment_the_scenario_does_not_allow_is_refused(deployment, words):
     with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
         r.evaluate(CHAT, deployment)
+
+
+def test_whole_numbers_given_as_floats_are_accepted():
+    # np.ceil returns floats: a batch of 128.0 is the batch 128
+    assert r.evaluate(CHAT, ("bf16", "bf16", 4, 128.0, np.float64(512))) == r.evaluate(CHAT, ("bf16", "bf16", 4, 128, 512))
 
 
 def test_bad_arguments_are_named():

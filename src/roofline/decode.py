@@ -253,8 +253,11 @@ def tensor_parallel_link_time(model, chip, n_chips, tokens, act_dtype="bf16"):
     """Seconds one tensor-parallel step spends in its all-reduces, for ``tokens`` tokens.
 
     Each layer ends its attention and its MLP with a ring all-reduce of the ``[tokens, d]``
-    activations: ``2 (N - 1) / N * tokens d bytes`` per chip and direction, two per layer,
-    over the chip's scale-up link (per direction). Zero on one chip.
+    activations: ``2 (N - 1) / N * tokens * d * b`` bytes per chip and direction (``b`` bytes
+    per value), two per layer, over the chip's scale-up bandwidth per direction. Zero on one
+    chip. That bandwidth is the whole domain's: right for a switched fabric (NVLink with
+    NVSwitch) at any ``N``, an overestimate for a mesh of point-to-point links (MI300X's
+    Infinity Fabric) below the full domain, where ``N`` chips share only ``N - 1`` links each.
     """
     m, c = get_model(model), get_chip(chip)
     n = check_positive("n_chips", n_chips)

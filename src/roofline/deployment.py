@@ -7,7 +7,7 @@ tensor-parallel group of ``n_chips`` chips. In steady state every iteration deco
 ``ceil(P / chunk)`` iterations:
 
 - **time to first token** (TTFT): the sum of those iterations' times;
-- **inter-token latency** (ITL): the slowest of them (the last chunk attends to most);
+- **inter-token latency** (ITL): the slowest of them;
 - **throughput per chip**: output tokens per second divided by ``n_chips``. One prompt is
   admitted per ``ceil(P / chunk)`` iterations and each request decodes ``output_len``
   tokens, so at most ``output_len / ceil(P / chunk)`` of the ``batch`` decode slots stay
@@ -24,7 +24,9 @@ the matmuls run in the weights' format), plus its all-reduces
 
 Left out, as lower-bound models do: queueing before a request is admitted (TTFT here is
 the prefill alone), launch overheads, activation memory and the engine's workspace, and
-the attention's own precision (all FLOPs run at the weights' format's peak).
+the attention's own precision (all FLOPs run at the weights' format's peak), the new token's
+KV write in a decode step, and the first output token coming from the prefill. All
+parameters, embeddings included, are stored in the weights' format.
 """
 
 from __future__ import annotations
@@ -60,13 +62,16 @@ class Scenario(NamedTuple):
 
 
 SCENARIOS = {s.name: s for s in (
-    Scenario("chat-llama-70b", "llama-3-70b", "h100-sxm", 2048, 512, 0.5, 0.04, ("bf16",), ("bf16", "fp8"), 8),
-    Scenario("rag-qwen3-moe", "qwen3-30b-a3b", "h200", 8192, 256, 0.5, 0.03, ("bf16", "fp8"), ("bf16", "fp8"), 8),
-    Scenario("assistant-mixtral", "mixtral-8x7b", "mi300x", 1024, 1024, 0.3, 0.03, ("bf16", "fp8"), ("bf16",), 8),
+    Scenario("chat-llama-70b", "llama-3-70b", "h100-sxm", 2048, 512, 0.1, 0.04, ("bf16",), ("bf16", "fp8"), 8),
+    Scenario("rag-qwen3-moe", "qwen3-30b-a3b", "h200", 8192, 256, 0.2, 0.03, ("bf16", "fp8"), ("bf16", "fp8"), 8),
+    # One chip: MI300X's Infinity Fabric is a mesh of point-to-point links, so a group of n < 8 chips
+    # has only n - 1 of its 7 links, not the full scale-up bandwidth the all-reduce model assumes.
+    Scenario("assistant-mixtral", "mixtral-8x7b", "mi300x", 1024, 1024, 0.3, 0.03, ("bf16", "fp8"), ("bf16",), 1),
     Scenario("agent-qwen3-8b", "qwen3-8b", "b200", 4096, 512, 0.2, 0.012, ("bf16", "fp8", "nvfp4"), ("bf16", "fp8"),
              8),
 )}
 THROUGHPUT_TOLERANCE = 0.10  # a deployment within 10% of the best throughput per chip earns the throughput points
+TARGET_SLACK = 1e-9  # relative: a latency that equals its target up to rounding meets it
 
 
 class Deployment(NamedTuple):
@@ -141,7 +146,8 @@ def evaluate(scenario, deployment) -> Outcome:
     throughput = served / (ttft / len(times)) / d.n_chips
     memory = float(memory_per_chip(m, d.w_dtype, d.kv_dtype, d.n_chips, d.batch + 1, s.prompt_len + s.output_len))
     fits = memory <= get_chip(s.chip).hbm_capacity
-    return Outcome(ttft, itl, throughput, memory, fits, fits and ttft <= s.ttft_target and itl <= s.itl_target)
+    meets = fits and ttft <= s.ttft_target * (1 + TARGET_SLACK) and itl <= s.itl_target * (1 + TARGET_SLACK)
+    return Outcome(ttft, itl, throughput, memory, fits, meets)
 
 
 def _checked(scenario, deployment) -> Deployment:
@@ -154,11 +160,18 @@ def _checked(scenario, deployment) -> Deployment:
         raise ValueError(f"w_dtype must be one of {s.weight_formats} for {s.name}; got {d.w_dtype!r}")
     if d.kv_dtype not in s.kv_formats:
         raise ValueError(f"kv_dtype must be one of {s.kv_formats} for {s.name}; got {d.kv_dtype!r}")
-    n = check_int("n_chips", d.n_chips)
+    n = _whole("n_chips", d.n_chips)
     if n > s.max_chips or get_model(s.model).n_heads % n:
         raise ValueError(f"n_chips must divide the model's {get_model(s.model).n_heads} heads and be at most "
                          f"{s.max_chips}; got {n}")
-    return Deployment(d.w_dtype, d.kv_dtype, n, check_int("batch", d.batch), check_int("chunk", d.chunk))
+    return Deployment(d.w_dtype, d.kv_dtype, n, _whole("batch", d.batch), _whole("chunk", d.chunk))
+
+
+def _whole(name, value) -> int:
+    """A positive whole number, given as an int or as a float without a fraction (``128.0``, as ``np.ceil`` returns)."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        value = int(value)
+    return check_int(name, value)
 
 
 @functools.cache

@@ -135,6 +135,28 @@ def test_whole_numbers_given_as_floats_are_accepted():
     assert r.evaluate(CHAT, ("bf16", "bf16", 4, 128.0, np.float64(512))) == r.evaluate(CHAT, ("bf16", "bf16", 4, 128, 512))
 
 
+def test_a_students_deployment_is_judged_on_their_own_scenario():
+    chat_best = tuple(r.best_deployment(CHAT)[0])
+    assert r.scenario_for("alice").name == CHAT and r.scenario_for("erin").name == "rag-qwen3-moe"
+    assert r.assess_for_student(chat_best, "alice", "throughput") is None
+    # the same deployment meets the RAG targets but is far from that scenario's best, and the message says whose
+    assert r.assess_for_student(chat_best, "erin", "targets") is None
+    message = r.assess_for_student(chat_best, "erin", "throughput")
+    assert message.startswith("On rag-qwen3-moe") and message.endswith(
+        "(You serve rag-qwen3-moe: the scenario of the ID you submitted under, 'erin'.)")
+
+
+def test_a_latency_within_the_rounding_slack_meets_its_target_in_evaluate_and_assess():
+    (w, kv, n, batch, chunk), outcome = r.best_deployment("agent-qwen3-8b")
+    s = r.get_scenario("agent-qwen3-8b")
+    at_itl = s._replace(itl_target=outcome.itl * (1 - 1e-12))  # the ITL exceeds it by 1e-12: within the slack
+    assert r.evaluate(at_itl, (w, kv, n, batch, chunk)).meets
+    assert r.assess(at_itl, (w, kv, n, batch, chunk), "targets") is None
+    beyond = s._replace(itl_target=outcome.itl * (1 - 1e-6))  # by 1e-6: a miss, named the same way by both
+    assert not r.evaluate(beyond, (w, kv, n, batch, chunk)).meets
+    assert "inter-token latency" in r.assess(beyond, (w, kv, n, batch, chunk), "targets")
+
+
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="scenario must be one of"):
         r.evaluate("chat", ("bf16", "bf16", 4, 128, 512))

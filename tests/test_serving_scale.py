@@ -67,6 +67,11 @@ def test_kv_cache_per_chip_under_tensor_parallelism():
     assert s.kv_bytes_per_chip("llama-3-70b", 8, 4096) == pytest.approx(full / 8)  # one KV head per chip
     assert s.kv_bytes_per_chip("llama-3-70b", 16, 4096) == pytest.approx(full / 8)  # 8 KV heads: replicated
     assert s.kv_bytes_per_chip("deepseek-v3", 8, 4096) == pytest.approx(rl.model_kv_cache_bytes("deepseek-v3", 4096))
+    # the share itself: 1/N down to one of the model's cached heads; arrays of chip counts at once
+    assert list(s.kv_head_share("qwen3-30b-a3b", [1, 2, 4, 8, 16])) == [1.0, 0.5, 0.25, 0.25, 0.25]  # 4 KV heads
+    assert s.kv_head_share("deepseek-v3", 8) == 1.0  # one latent: every chip keeps all of it
+    with pytest.raises(ValueError, match="n_chips"):
+        s.kv_head_share("llama-3-70b", 0)
 
 
 def test_fsdp_moves_the_weights_every_step():

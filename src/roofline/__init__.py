@@ -43,6 +43,7 @@ _EXPORTS = {
         "Outcome",
         "Scenario",
         "assess",
+        "assess_for_student",
         "best_deployment",
         "evaluate",
         "get_scenario",

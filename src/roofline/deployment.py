@@ -42,7 +42,7 @@ from .decode import tensor_parallel_link_time
 from .hardware import get_chip
 from .models import get_model
 from .serving import uniform_iteration_cost
-from .serving_scale import kv_bytes_per_chip
+from .serving_scale import kv_bytes_per_chip, kv_head_share
 from .units import check_int, check_positive, dtype_bytes
 
 
@@ -127,8 +127,7 @@ def iteration_seconds(model, chip, w_dtype, kv_dtype, n_chips, batch, context_le
     n = check_int("n_chips", n_chips)
     cost = uniform_iteration_cost(m, check_int("batch", batch, minimum=0), context_len, chunk_start, chunk,
                                   w_dtype, kv_dtype)
-    kv_share = max(1 / n, 1 / m.cache_heads)
-    per_chip = Cost(cost.flops / n, cost.weight_bytes / n, cost.kv_bytes * kv_share)
+    per_chip = Cost(cost.flops / n, cost.weight_bytes / n, cost.kv_bytes * kv_head_share(m, n))
     compute = per_chip.bounds(c.peak_flops(w_dtype), c.hbm_bandwidth).lower
     return _out(compute + tensor_parallel_link_time(m, c, n, np.add(batch, chunk)))
 
@@ -146,8 +145,14 @@ def evaluate(scenario, deployment) -> Outcome:
     throughput = served / (ttft / len(times)) / d.n_chips
     memory = float(memory_per_chip(m, d.w_dtype, d.kv_dtype, d.n_chips, d.batch + 1, s.prompt_len + s.output_len))
     fits = memory <= get_chip(s.chip).hbm_capacity
-    meets = fits and ttft <= s.ttft_target * (1 + TARGET_SLACK) and itl <= s.itl_target * (1 + TARGET_SLACK)
-    return Outcome(ttft, itl, throughput, memory, fits, meets)
+    return Outcome(ttft, itl, throughput, memory, fits, fits and not _missed_targets(s, ttft, itl))
+
+
+def _missed_targets(s: Scenario, ttft, itl) -> list[str]:
+    """The latency targets ``ttft`` and ``itl`` miss (up to :data:`TARGET_SLACK`), as ``"what got > target"``."""
+    return [f"{what} {got * 1e3:.1f} ms > {target * 1e3:.0f} ms" for what, got, target in
+            (("time to first token", ttft, s.ttft_target), ("inter-token latency", itl, s.itl_target))
+            if got > target * (1 + TARGET_SLACK)]
 
 
 def _checked(scenario, deployment) -> Deployment:
@@ -233,9 +238,7 @@ def assess(scenario, deployment, part: str) -> str | None:
     if not o.fits:
         return (f"On {s.name}, {tuple(deployment)} needs {o.bytes_per_chip / 1e9:.1f} GB per chip; "
                 f"a {s.chip} holds {get_chip(s.chip).hbm_capacity / 1e9:.0f} GB.")
-    missed = [f"{what} {got * 1e3:.1f} ms > {target * 1e3:.0f} ms" for what, got, target in
-              (("time to first token", o.ttft, s.ttft_target), ("inter-token latency", o.itl, s.itl_target))
-              if got > target]
+    missed = _missed_targets(s, o.ttft, o.itl)
     if missed:
         return f"On {s.name}, {tuple(deployment)} misses its targets: {'; '.join(missed)}."
     if part == "throughput":
@@ -244,3 +247,11 @@ def assess(scenario, deployment, part: str) -> str | None:
             return (f"On {s.name}, {tuple(deployment)} meets the targets at {o.tokens_per_s_per_chip:.4g} tokens/s "
                     f"per chip, more than {THROUGHPUT_TOLERANCE:.0%} below the best the reference finds.")
     return None
+
+
+def assess_for_student(deployment, student_id: str, part: str) -> str | None:
+    """:func:`assess` on the scenario of ``student_id`` (:func:`scenario_for`); a failure names that scenario."""
+    scenario = scenario_for(student_id)
+    message = assess(scenario, deployment, part)
+    return message and (f"{message} (You serve {scenario.name}: the scenario of the ID you submitted under, "
+                        f"{student_id!r}.)")

@@ -172,18 +172,22 @@ def disaggregated(model, chip, prompt_len, n_decode=16, decode_context=2048, tra
     return Placement(prefill + transfer, itl)
 
 
-def kv_bytes_per_chip(model, n_chips, context_len, batch=1, kv_dtype="bf16"):
-    """KV-cache bytes each chip holds when ``n_chips`` split the model by tensor parallelism.
+def kv_head_share(model, n_chips):
+    """Share of the KV cache each of ``n_chips`` tensor-parallel chips keeps: ``max(1/N, 1/cache_heads)``.
 
     Each chip keeps the heads it computes: ``cache_heads / N`` of them while there are enough,
     otherwise one whole cached head, replicated (GQA with fewer KV heads than chips; MLA, whose
     one latent every chip needs, is not split at all).
     """
-    m = get_model(model)
     n = check_positive("n_chips", n_chips)
-    share = np.maximum(1 / np.asarray(n, dtype=float), 1 / m.cache_heads)
-    return _out(np.multiply(m.kv_cache_bytes(check_positive("context_len", context_len), kv_dtype) * share,
-                            check_positive("batch", batch)))
+    return _out(np.maximum(1 / np.asarray(n, dtype=float), 1 / get_model(model).cache_heads))
+
+
+def kv_bytes_per_chip(model, n_chips, context_len, batch=1, kv_dtype="bf16"):
+    """KV-cache bytes each chip holds when ``n_chips`` split the model by tensor parallelism (:func:`kv_head_share`)."""
+    m = get_model(model)
+    return _out(np.multiply(m.kv_cache_bytes(check_positive("context_len", context_len), kv_dtype)
+                            * kv_head_share(m, n_chips), check_positive("batch", batch)))
 
 
 def fsdp_decode_link_time(model, chip, n_chips, w_dtype="bf16"):

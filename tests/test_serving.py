@@ -27,6 +27,22 @@ def test_iteration_cost_agrees_with_the_decode_and_prefill_models():
         sv.iteration_cost(MODEL, prefill_chunks=[(0, 0)])
 
 
+@pytest.mark.parametrize("model", [MODEL, "qwen3-30b-a3b", "gemma-2-9b", "deepseek-v3"])
+def test_uniform_iteration_cost_is_iteration_cost_for_every_chunk_at_once(model):
+    starts, lengths = np.array([0, 512, 7000]), np.array([512, 512, 1192])
+    together = sv.uniform_iteration_cost(model, 16, 3000, starts, lengths, "fp8", "fp8")
+    for i, (start, length) in enumerate(zip(starts, lengths)):
+        alone = sv.iteration_cost(model, [3000] * 16, [(start, length)], "fp8", "fp8")
+        for field in ("flops", "weight_bytes", "kv_bytes"):
+            assert getattr(together[i], field) == pytest.approx(getattr(alone, field), rel=1e-12)
+    # no decoding sequences: a prefill-only iteration
+    assert sv.uniform_iteration_cost(model, 0, 1, 0, 1000) == pytest.approx(sv.iteration_cost(model, (), [(0, 1000)]))
+    with pytest.raises(ValueError, match="n_decode"):
+        sv.uniform_iteration_cost(model, -1, 3000, 0, 512)
+    with pytest.raises(ValueError, match="chunk_len"):
+        sv.uniform_iteration_cost(model, 16, 3000, 0, 0)
+
+
 def test_request_stream_is_reproducible_and_in_range():
     a, b = sv.request_stream(50, 10, seed=3), sv.request_stream(50, 10, seed=3)
     assert a == b and a != sv.request_stream(50, 10, seed=4)

@@ -122,6 +122,11 @@ def test_long_context_chapter_computes_its_numbers(html):
     for option in rl.fp8_decode_options("llama-3-8b", "h100-sxm", 8192, 16):
         assert f"{option.name} {option.w_dtype} {option.kv_dtype} {option.compute_dtype} {rl.format_time(option.step_time)}" in text
     assert f"e4m3 4 3 448 {rl.matmul_error(fmt='e4m3'):.2%}" in text
+    # the split-K model beside the Flash-Decoding measurement: one table row per published row
+    for x in rl.flash_decoding_benchmark():
+        unsplit, split = x.modelled("a100-40gb")
+        assert (f"{x.batch} {x.context_len:,} {x.flash_attention * 1e6:,.0f} {unsplit.time * 1e6:,.0f} "
+                f"{x.modelled('a100-80gb')[0].time * 1e6:,.0f} {x.flash_decoding * 1e6:,.0f} {split.time * 1e6:,.0f} ") in text
     assert "Problem set 5" in text
 
 

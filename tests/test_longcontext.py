@@ -186,3 +186,92 @@ def test_evicting_the_sink_breaks_attention_and_keeping_it_does_not():
     # with no sink trait in the data, dropping the first tokens costs nothing
     plain = lc.attention_sink_experiment(n_tokens=1024, cache_size=128, n_queries=16, sink_score=-20.0)
     assert np.mean(plain.error["window"]) < 0.01
+
+
+def test_split_k_layer_time_matches_a_hand_count():
+    # A100 40 GB: 108 SMs, 1555 GB/s. One sequence, 2 KV heads of 512 bytes a token (K and V,
+    # d_h 128 in fp16), 65,536 tokens: 2 blocks of 33.5 MB, each at the even share 1555/108 GB/s
+    t = lc.split_k_layer_time("a100-40gb", 65536, kv_heads=2, query_heads=16, head_bytes_per_token=512,
+                              value_dim=128)
+    assert (t.thread_blocks, t.waves, t.t_merge) == (2, 1, 0.0)
+    assert t.time == pytest.approx(65536 * 512 / (1555e9 / 108))
+    # 64 ways: 128 blocks = one full wave of 108 at the whole bandwidth, then 20 at 20/108 of it;
+    # each block holds 1024 tokens, and the merge writes and reads 16 x 64 x 129 fp32 partials
+    split = lc.split_k_layer_time("a100-40gb", 65536, 2, 16, 512, 128, n_splits=64)
+    block = 1024 * 512
+    assert split.waves == 2 and split.t_attention == pytest.approx(108 * block / 1555e9 + 20 * block / (20 * 1555e9 / 108))
+    assert split.t_merge == pytest.approx(3e-6 + 2 * 16 * 64 * 129 * 4 / 1555e9)
+    # a cap of one SM's draw above the even share speeds the lone blocks up, never past the chip's bandwidth
+    assert lc.split_k_layer_time("a100-40gb", 65536, 2, 16, 512, 128, sm_bandwidth=2e11).time == pytest.approx(
+        65536 * 512 / 2e11)
+    assert lc.split_k_layer_time("a100-40gb", 65536, 2, 16, 512, 128, n_splits=64, sm_bandwidth=1e12).t_attention \
+        == pytest.approx(2 * 65536 * 512 / 1555e9)
+    for name, kwargs in [("kv_heads", {"kv_heads": 0}), ("head_bytes_per_token", {"head_bytes_per_token": -1}),
+                         ("n_splits", {"n_splits": 70000}), ("sm_bandwidth", {"sm_bandwidth": 0}),
+                         ("value_dim", {"value_dim": 0})]:
+        args = {"kv_heads": 2, "query_heads": 16, "head_bytes_per_token": 512, "value_dim": 128} | kwargs
+        with pytest.raises(ValueError, match=name):
+            lc.split_k_layer_time("a100-40gb", 65536, **args)
+
+
+def test_split_k_decode_time_sums_the_layers_and_caps_splits_at_a_window():
+    one_layer = lc.split_k_layer_time("h100-sxm", 32768, 8, 32, 2 * 128 * 2, 128, n_splits=16)
+    model = lc.split_k_decode_time("llama-3-8b", "h100-sxm", 32768, n_splits=16)
+    assert model.time == pytest.approx(32 * one_layer.time) and model.thread_blocks == one_layer.thread_blocks
+    # gpt-oss-120b alternates 128-token windows with global layers: a window layer cannot use 512 splits
+    m = r.get_model("gpt-oss-120b")
+    windows = dict((w, n) for n, w in m.window_counts())
+    head_bytes = m.kv_elements_per_token_layer() / m.cache_heads * 2
+    expected = sum(n * lc.split_k_layer_time("h100-sxm", 32768 if w is None else w, m.cache_heads, m.n_heads, head_bytes,
+                                             m.attention_widths()[1], n_splits=512 if w is None else w).time
+                   for w, n in windows.items())
+    assert set(windows) == {None, 128}
+    assert lc.split_k_decode_time("gpt-oss-120b", "h100-sxm", 32768, n_splits=512).time == pytest.approx(expected)
+
+
+# the published table (Dao et al. 2023, "Component-level micro-benchmarks"), microseconds
+FLASH_DECODING_POST = {(256, 256): (3058.6, 390.5, 63.4), (128, 512): (3151.4, 366.3, 67.7),
+                       (64, 1024): (3160.4, 364.8, 77.7), (32, 2048): (3158.3, 352, 58.5),
+                       (16, 4096): (3157, 401.7, 57), (8, 8192): (3173.1, 529.2, 56.4),
+                       (4, 16384): (3223, 582.7, 58.2), (2, 32768): (3224.1, 1156.1, 60.3),
+                       (1, 65536): (1335.6, 2300.6, 64.4), (1, 131072): (2664, 4592.2, 106.6)}
+
+
+def test_flash_decoding_benchmark_is_the_published_table():
+    rows = lc.flash_decoding_benchmark()
+    assert sorted((x.batch, x.context_len) for x in rows) == sorted(FLASH_DECODING_POST)
+    for x in rows:
+        assert (x.pytorch_eager * 1e6, x.flash_attention * 1e6, x.flash_decoding * 1e6) == pytest.approx(
+            FLASH_DECODING_POST[x.batch, x.context_len])
+    assert {(x.query_heads, x.kv_heads, x.head_dim, x.dtype) for x in rows} == {(16, 2, 128, "fp16")}
+
+
+def test_an_unsplit_flash_attention_block_drew_about_an_even_share():
+    rows = {(x.batch, x.context_len): x for x in lc.flash_decoding_benchmark()}
+    # batch 1, 65,536 tokens: 16 blocks, each reading 65,536 x 128 x 2 (K, V) x 2 bytes in 2300.6 us
+    assert rows[1, 65536].unsplit_sm_bandwidth() == pytest.approx(65536 * 512 / 2300.6e-6)
+    # in every one-wave row (batch x 16 blocks <= 108 SMs) the rate per SM is the same within 2%,
+    # within 2% of the 40 GB A100's even share, and below the 80 GB one's
+    drawn = [rows[k].unsplit_sm_bandwidth() for k in [(1, 65536), (1, 131072), (2, 32768), (4, 16384)]]
+    assert max(drawn) / min(drawn) < 1.02
+    assert all(abs(d / (1555e9 / 108) - 1) < 0.02 and d < 2039e9 / 108 for d in drawn)
+
+
+def test_the_split_k_model_against_the_flash_decoding_measurement():
+    rows = lc.flash_decoding_benchmark()
+    for x in rows:
+        unsplit, split = x.modelled("a100-40gb")
+        # FlashAttention 2.0.9's grid: one block per sequence and query head
+        assert unsplit.thread_blocks == x.batch * 16 and unsplit.n_splits == 1
+        # the even share predicts every unsplit time, one wave or 38, within 12%
+        assert abs(unsplit.time / x.flash_attention - 1) < 0.12
+        # the split model assumes the full bandwidth: faster than measured, by less than 2x
+        assert 0.5 * x.flash_decoding < split.time < x.flash_decoding
+        # so it overstates the speed-up, by at most about 1.5x
+        measured, modelled = x.flash_attention / x.flash_decoding, unsplit.time / split.time
+        assert measured < modelled < 1.6 * measured
+    # with the 80 GB part's larger even share every unsplit time comes out too fast (chapter 5 says so)
+    assert all(x.modelled("a100-80gb")[0].time < x.flash_attention for x in rows)
+    # a lone sequence of 65,536 tokens: 2 KV heads x 256 splits of 256 tokens = 512 blocks
+    _, split = next(x for x in rows if x.context_len == 65536).modelled("a100-40gb")
+    assert split.n_splits == 256 and split.thread_blocks == 512

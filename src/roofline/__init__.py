@@ -65,6 +65,7 @@ _EXPORTS = {
     ],
     "longcontext": [
         "CACHE_POLICIES",
+        "DecodeAttentionMeasurement",
         "PartialAttention",
         "SinkExperiment",
         "SplitKTime",
@@ -74,10 +75,12 @@ _EXPORTS = {
         "attention_weights",
         "best_split_k",
         "block_attention",
+        "flash_decoding_benchmark",
         "kept_positions",
         "merge_partials",
         "split_k_attention",
         "split_k_decode_time",
+        "split_k_layer_time",
         "streaming_cost",
     ],
     "fp8": [

@@ -3,7 +3,8 @@
 - Split-K attention: one query against keys and values split into blocks; each block returns
   its partial output with its log-sum-exp, and the partials merge exactly into full softmax
   attention (:func:`split_k_attention`). :func:`split_k_decode_time` models when splitting
-  speeds decode up: it fills SMs that ``batch x KV heads`` thread blocks would leave idle.
+  speeds decode up: it fills SMs that ``batch x KV heads`` thread blocks would leave idle;
+  :func:`flash_decoding_benchmark` holds a published measurement to check it against.
 - StreamingLLM: a fixed-size cache that keeps the most recent tokens plus a few "attention
   sink" tokens from the start (:func:`streaming_cost`, :func:`attention_sink_experiment`).
 """
@@ -16,6 +17,7 @@ import numpy as np
 
 from .hardware import get_chip
 from .models import get_model
+from .tables import read_csv
 from .units import check_int, check_positive, dtype_bytes
 
 
@@ -76,7 +78,7 @@ def split_k_attention(q, k, v, n_blocks: int) -> np.ndarray:
 
 
 class SplitKTime(NamedTuple):
-    """Decode attention of one step (all layers) with the context split ``n_splits`` ways."""
+    """Decode attention of one step with the context split ``n_splits`` ways (one layer, or all)."""
 
     n_splits: int
     thread_blocks: int  # batch x KV heads per chip x n_splits, per layer
@@ -87,58 +89,134 @@ class SplitKTime(NamedTuple):
     time: float
 
 
+def split_k_layer_time(chip, context_len, kv_heads, query_heads, head_bytes_per_token, value_dim, batch=1,
+                       n_splits=1, launch_overhead=3e-6, sm_bandwidth=None) -> SplitKTime:
+    """Time of one layer's decode attention when each (sequence, KV head) is split ``n_splits`` ways.
+
+    One thread block streams ``ceil(T / n_splits)`` tokens of one KV head (``head_bytes_per_token``
+    bytes each: K and V) from HBM, one block per SM at a time (waves). A wave of ``a`` blocks
+    draws ``min(bandwidth, a * sm_bandwidth)``; ``sm_bandwidth`` defaults to an even share,
+    ``bandwidth / SMs``, so a half-empty chip streams at half speed (chapter 5 checks this against
+    a published measurement, :func:`flash_decoding_benchmark`). A split adds a merge kernel
+    (``launch_overhead`` seconds, an assumed typical launch) that writes and reads
+    ``(value_dim + 1)`` fp32 values per query head and block.
+    """
+    c = get_chip(chip)
+    sms = c.streaming_multiprocessors()
+    T = int(check_positive("context_len", context_len))
+    kv_heads, query_heads = check_int("kv_heads", kv_heads), check_int("query_heads", query_heads)
+    batch, n_splits = check_int("batch", batch), check_int("n_splits", n_splits)
+    if n_splits > T:
+        raise ValueError(f"n_splits must not exceed context_len ({T}); got {n_splits!r}")
+    head_bytes = check_positive("head_bytes_per_token", head_bytes_per_token)
+    per_sm = c.hbm_bandwidth / sms if sm_bandwidth is None else check_positive("sm_bandwidth", sm_bandwidth)
+    blocks = batch * kv_heads * n_splits
+    full_waves, last = divmod(blocks, sms)
+    block_bytes = -(-T // n_splits) * head_bytes
+    wave = [(full_waves, sms)] + ([(1, last)] if last else [])
+    t_attention = sum(n * active * block_bytes / min(c.hbm_bandwidth, active * per_sm) for n, active in wave)
+    partial_bytes = batch * query_heads * n_splits * (check_positive("value_dim", value_dim) + 1) * 4.0
+    t_merge = 0.0 if n_splits == 1 else launch_overhead + 2 * partial_bytes / c.hbm_bandwidth
+    waves = full_waves + bool(last)
+    return SplitKTime(n_splits, blocks, waves, blocks / (waves * sms), float(t_attention), float(t_merge),
+                      float(t_attention + t_merge))
+
+
 def split_k_decode_time(model, chip, context_len, batch=1, n_splits=1, n_chips=1, kv_dtype="bf16",
                         launch_overhead=3e-6, sm_bandwidth=None) -> SplitKTime:
-    """Time of decode attention when each (sequence, KV head) is split into ``n_splits`` blocks.
+    """:func:`split_k_layer_time` summed over a model's layers, for one decode step.
 
-    One thread block streams ``ceil(T / n_splits)`` tokens of one KV head from HBM, one block per
-    SM at a time (waves). A wave of ``a`` blocks draws ``min(bandwidth, a * sm_bandwidth)``: with
-    ``sm_bandwidth`` at its default, an even share ``bandwidth / SMs``, a half-empty chip streams
-    at half speed; a real SM can draw several times its even share, which makes the unsplit
-    kernel faster and splitting worth less. A split adds a merge kernel (``launch_overhead``
-    seconds, an assumed typical launch) that writes and reads ``(d_h + 1)`` fp32 values per query
-    head and block. ``n_chips`` shards the KV heads (tensor parallelism), so each chip handles
-    ``H_kv / n_chips`` of them.
+    ``n_chips`` shards the KV heads (tensor parallelism), so each chip handles ``H_kv / n_chips``
+    of them. A sliding-window layer streams at most its window, split at most once per token.
     """
-    m, c = get_model(model), get_chip(chip)
-    sms = c.streaming_multiprocessors()
+    m = get_model(model)
     T = int(check_positive("context_len", context_len))
     batch, n_splits, n_chips = check_int("batch", batch), check_int("n_splits", n_splits), check_int("n_chips", n_chips)
     if m.cache_heads % n_chips:
         raise ValueError(f"n_chips must divide the model's {m.cache_heads} cached KV heads; got {n_chips!r}")
     if n_splits > T:
         raise ValueError(f"n_splits must not exceed context_len ({T}); got {n_splits!r}")
-    kv_heads = m.cache_heads // n_chips
-    blocks = batch * kv_heads * n_splits
-    waves = -(-blocks // sms)
-    per_head_token = m.kv_elements_per_token_layer() / m.cache_heads * dtype_bytes(kv_dtype)
-    per_sm = c.hbm_bandwidth / sms if sm_bandwidth is None else check_positive("sm_bandwidth", sm_bandwidth)
-    full_waves, last = divmod(blocks, sms)
+    head_bytes = m.kv_elements_per_token_layer() / m.cache_heads * dtype_bytes(kv_dtype)
+    layers = []
+    for count, window in m.window_counts():
+        tokens = T if window is None else min(T, window)
+        layers.append((count, split_k_layer_time(chip, tokens, m.cache_heads // n_chips, m.n_heads // n_chips,
+                                                 head_bytes, m.attention_widths()[1], batch, min(n_splits, tokens),
+                                                 launch_overhead, sm_bandwidth)))
+    widest = max((t for _, t in layers), key=lambda t: t.thread_blocks)
+    t_attention = sum(count * t.t_attention for count, t in layers)
+    t_merge = sum(count * t.t_merge for count, t in layers)
+    return widest._replace(n_splits=n_splits, t_attention=t_attention, t_merge=t_merge, time=t_attention + t_merge)
 
-    def layer_time(tokens):
-        block_bytes = -(-tokens // n_splits) * per_head_token
-        wave = [(full_waves, sms)] + ([(1, last)] if last else [])
-        return sum(n * active * block_bytes / min(c.hbm_bandwidth, active * per_sm) for n, active in wave)
 
-    t_attention = sum(layers * layer_time(T if w is None else min(T, w)) for layers, w in m.window_counts())
-    partial_bytes = batch * (m.n_heads // n_chips) * n_splits * (m.attention_widths()[1] + 1) * 4.0
-    t_merge = 0.0 if n_splits == 1 else m.n_layers * (launch_overhead + 2 * partial_bytes / c.hbm_bandwidth)
-    busy = blocks / (waves * sms)
-    return SplitKTime(n_splits, blocks, waves, float(busy), float(t_attention), float(t_merge),
-                      float(t_attention + t_merge))
+def _split_choices(context_len, min_block_tokens):
+    """Splits 1, 2, 4, ... keeping blocks of at least ``min_block_tokens`` tokens."""
+    T = int(check_positive("context_len", context_len))
+    splits = [1]
+    while splits[-1] * 2 * check_int("min_block_tokens", min_block_tokens) <= T:
+        splits.append(splits[-1] * 2)
+    return splits
 
 
 def best_split_k(model, chip, context_len, batch=1, n_chips=1, kv_dtype="bf16", min_block_tokens=64,
                  sm_bandwidth=None) -> SplitKTime:
     """The fastest :func:`split_k_decode_time` over splits 1, 2, 4, ... keeping blocks of at
     least ``min_block_tokens`` tokens."""
-    T = int(check_positive("context_len", context_len))
-    splits = [1]
-    while splits[-1] * 2 * min_block_tokens <= T:
-        splits.append(splits[-1] * 2)
-    options = [split_k_decode_time(model, chip, T, batch, s, n_chips, kv_dtype, sm_bandwidth=sm_bandwidth)
-               for s in splits]
-    return min(options, key=lambda t: t.time)
+    return min((split_k_decode_time(model, chip, context_len, batch, s, n_chips, kv_dtype, sm_bandwidth=sm_bandwidth)
+                for s in _split_choices(context_len, min_block_tokens)), key=lambda t: t.time)
+
+
+class DecodeAttentionMeasurement(NamedTuple):
+    """One row of the Flash-Decoding micro-benchmark: one decode step's attention, times in seconds."""
+
+    batch: int
+    context_len: int
+    query_heads: int
+    kv_heads: int
+    head_dim: int
+    dtype: str
+    pytorch_eager: float
+    flash_attention: float  # FlashAttention 2.0.9: no split, one thread block per (sequence, query head)
+    flash_decoding: float  # split along the keys
+
+    @property
+    def head_bytes_per_token(self) -> float:
+        """Bytes one KV head caches per token: K and V, ``2 d_h x bytes per element``."""
+        return 2 * self.head_dim * dtype_bytes(self.dtype)
+
+    def unsplit_sm_bandwidth(self) -> float:
+        """Bytes per second one FlashAttention thread block streamed: ``T x head_bytes_per_token / t``.
+
+        Every block reads its KV head's whole cache, so where ``batch x query_heads`` blocks fit
+        on the chip at once (one wave, one block per SM) this is what one SM drew.
+        """
+        return self.context_len * self.head_bytes_per_token / self.flash_attention
+
+    def modelled(self, chip, sm_bandwidth=None, min_block_tokens=64) -> tuple:
+        """``(unsplit, split)``: :func:`split_k_layer_time` for this row's two kernels on ``chip``.
+
+        Unsplit with FlashAttention 2.0.9's grid: one block per sequence and query head, each
+        streaming its KV head's whole cache (the query heads of a group re-read the same bytes,
+        mostly from L2). Split: one block per sequence, KV head and split, the fastest of splits
+        1, 2, 4, ... keeping at least ``min_block_tokens`` tokens a block.
+        """
+        def layer(kv_heads, n_splits=1):
+            return split_k_layer_time(chip, self.context_len, kv_heads, self.query_heads, self.head_bytes_per_token,
+                                      self.head_dim, self.batch, n_splits, sm_bandwidth=sm_bandwidth)
+
+        split = min((layer(self.kv_heads, s) for s in _split_choices(self.context_len, min_block_tokens)),
+                    key=lambda t: t.time)
+        return layer(self.query_heads), split
+
+
+def flash_decoding_benchmark() -> list:
+    """The Flash-Decoding post's decode-attention micro-benchmark on an A100, as
+    :class:`DecodeAttentionMeasurement` rows (``data/measurements/flash_decoding_a100.csv``)."""
+    return [DecodeAttentionMeasurement(int(r["batch"]), int(r["context_len"]), int(r["query_heads"]),
+                                       int(r["kv_heads"]), int(r["head_dim"]), r["dtype"],
+                                       float(r["pytorch_eager_us"]) * 1e-6, float(r["flash_attention_us"]) * 1e-6,
+                                       float(r["flash_decoding_us"]) * 1e-6)
+            for r in read_csv("measurements/flash_decoding_a100.csv")]
 
 
 CACHE_POLICIES = ("full", "window", "sinks")

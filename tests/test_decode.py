@@ -87,8 +87,28 @@ def test_tensor_parallel_decode():
         decode.tensor_parallel_decode("llama-2-7b", "tpu-v4", 2)
 
 
+def test_tensor_parallel_chips_read_whole_kv_heads():
+    # Qwen3-30B-A3B caches 4 KV heads: on 8 chips each reads one whole head, a quarter of the cache
+    weights, kv = (decode.decode_step_cost("qwen3-30b-a3b", 4096, 16).weight_bytes,
+                   decode.model_kv_cache_bytes("qwen3-30b-a3b", 4096, 16))
+    assert decode.tensor_parallel_decode("qwen3-30b-a3b", "h100-sxm", 8, 16, 4096).bytes_per_chip == pytest.approx(
+        weights / 8 + kv / 4)
+    assert decode.tensor_parallel_decode("qwen3-30b-a3b", "h100-sxm", 4, 16, 4096).bytes_per_chip == pytest.approx(
+        weights / 4 + kv / 4)
+    # DeepSeek-V3's one latent is read whole by every chip; the FLOPs still split
+    step = decode.decode_step_cost("deepseek-v3", 4096, 16)
+    share = decode.tensor_parallel_share(step, "deepseek-v3", 8)
+    assert (share.flops, share.weight_bytes, share.kv_bytes) == pytest.approx((step.flops / 8, step.weight_bytes / 8,
+                                                                               step.kv_bytes))
+    # and the batch that fits on each of 8 chips counts the replicated head: (80 GB - W/8) / (KV per sequence / 4)
+    per_seq, params = decode.model_kv_cache_bytes("qwen3-30b-a3b", 4096), rl.parameter_count("qwen3-30b-a3b")
+    assert decode.max_batch("qwen3-30b-a3b", 80e9, 4096, n_chips=8) == (80e9 - params * 2 / 8) // (per_seq / 4)
+    assert decode.max_batch("llama-2-7b", 80e9, 4096, n_chips=1) == decode.max_batch("llama-2-7b", 80e9, 4096)
+
+
 @pytest.mark.parametrize("call, name", [
     (lambda: decode.model_kv_cache_bytes("llama-2-7b", 0), "seq_len"),
+    (lambda: decode.max_batch("llama-2-7b", 80e9, 100, n_chips=0), "n_chips"),
     (lambda: decode.decode_step_cost("llama-2-7b", 100, batch=-1), "batch"),
     (lambda: decode.decode_step_time("llama-2-7b", "h100-sxm", 1, 100, w_dtype="int3"), "dtype"),
     (lambda: decode.max_batch("llama-2-7b", 0, 100), "capacity_bytes"),

@@ -27,6 +27,7 @@ _EXPORTS = {
         "generation_cost",
         "kv_bytes_per_token",
         "kv_flops_saved_per_byte",
+        "kv_head_share",
         "kv_recompute_flops",
         "matmul_params",
         "max_batch",
@@ -36,6 +37,7 @@ _EXPORTS = {
         "tensor_parallel_decode",
         "tensor_parallel_link_time",
         "tensor_parallel_max_chips",
+        "tensor_parallel_share",
     ],
     "deployment": [
         "SCENARIOS",

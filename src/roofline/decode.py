@@ -190,15 +190,18 @@ def _step_bounds(parts, peak, bandwidth) -> tuple:
     return tuple(_out(sum(getattr(b, f) for b in bounds)) for f in ("t_math", "t_memory", "lower"))
 
 
-def max_batch(model, capacity_bytes, context_len, w_dtype="bf16", kv_dtype="bf16"):
+def max_batch(model, capacity_bytes, context_len, w_dtype="bf16", kv_dtype="bf16", n_chips=1):
     """Most sequences of ``context_len`` tokens whose KV cache fits beside the weights.
 
-    ``floor((capacity - weights) / (KV bytes per sequence))``; 0 when the weights alone do
-    not fit. Weights here are all parameters (embeddings included), since they must be stored.
+    ``floor((capacity - weights / N) / (KV bytes per sequence x kv_head_share))`` on each of
+    ``n_chips`` tensor-parallel chips of ``capacity_bytes`` each (:func:`kv_head_share`); 0
+    when the weights alone do not fit. Weights here are all parameters (embeddings
+    included), since they must be stored.
     """
     capacity = check_positive("capacity_bytes", capacity_bytes)
-    free = np.subtract(capacity, parameter_count(model) * dtype_bytes(w_dtype))
-    per_seq = model_kv_cache_bytes(model, context_len, 1, kv_dtype)
+    n = check_positive("n_chips", n_chips)
+    free = np.subtract(capacity, parameter_count(model) * dtype_bytes(w_dtype) / n)
+    per_seq = model_kv_cache_bytes(model, context_len, 1, kv_dtype) * kv_head_share(model, n)
     return _out(np.maximum(np.floor(np.divide(free, per_seq)), 0))
 
 
@@ -232,18 +235,41 @@ class TensorParallelStep(NamedTuple):
         return np.asarray(self.t_link) > np.maximum(self.t_math, self.t_memory)
 
 
+def kv_head_share(model, n_chips):
+    """Share of the KV cache each of ``n_chips`` tensor-parallel chips keeps: ``max(1/N, 1/cache_heads)``.
+
+    Each chip keeps the heads it computes: ``cache_heads / N`` of them while there are enough,
+    otherwise one whole cached head, replicated (GQA with fewer KV heads than chips; MLA, whose
+    one latent every chip needs, is not split at all).
+    """
+    n = check_positive("n_chips", n_chips)
+    return _out(np.maximum(1 / np.asarray(n, dtype=float), 1 / get_model(model).cache_heads))
+
+
+def tensor_parallel_share(cost: Cost, model, n_chips) -> Cost:
+    """One chip's part of ``cost`` under ``n_chips``-way tensor parallelism.
+
+    FLOPs, weight and activation bytes divide by ``N``; KV bytes scale by :func:`kv_head_share`,
+    since a chip reads whole KV heads (a replicated one when there are fewer heads than chips).
+    """
+    n = check_positive("n_chips", n_chips)
+    return Cost(np.divide(cost.flops, n), np.divide(cost.weight_bytes, n),
+                np.multiply(cost.kv_bytes, kv_head_share(model, n)), np.divide(cost.activation_bytes, n),
+                cost.link_bytes, cost.name)
+
+
 def tensor_parallel_decode(model, chip, n_chips, batch=1, context_len=4096, w_dtype="bf16", kv_dtype="bf16",
                            act_dtype="bf16", compute_dtype="bf16", overlap="full") -> TensorParallelStep:
     """Decode step split over ``n_chips`` by tensor parallelism (Megatron style).
 
-    Each chip reads ``1/N`` of the weights and of the KV cache and does ``1/N`` of the FLOPs.
-    Each layer ends its attention and its MLP with a ring all-reduce of the ``[B, d]``
-    activations: ``2 (N - 1) / N * B d bytes`` per chip over the interconnect (per direction).
-    ``overlap`` as in :func:`decode_step_time`.
+    Each chip reads ``1/N`` of the weights, does ``1/N`` of the FLOPs and reads its KV heads
+    (:func:`tensor_parallel_share`). Each layer ends its attention and its MLP with a ring
+    all-reduce of the ``[B, d]`` activations: ``2 (N - 1) / N * B d bytes`` per chip over the
+    interconnect (per direction). ``overlap`` as in :func:`decode_step_time`.
     """
     m, c = get_model(model), get_chip(chip)
     n = check_positive("n_chips", n_chips)
-    parts = [(1 / n) * part for part in _step_parts(m, context_len, batch, w_dtype, kv_dtype, overlap)]
+    parts = [tensor_parallel_share(part, m, n) for part in _step_parts(m, context_len, batch, w_dtype, kv_dtype, overlap)]
     t_math, t_memory, time = _step_bounds(parts, c.peak_flops(compute_dtype), c.hbm_bandwidth)
     t_link = tensor_parallel_link_time(m, c, n, batch, act_dtype)
     return TensorParallelStep(t_math, t_memory, t_link, _out(np.add(time, t_link)), _out(sum(p.nbytes for p in parts)))

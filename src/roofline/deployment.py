@@ -17,8 +17,9 @@ tensor-parallel group of ``n_chips`` chips. In steady state every iteration deco
   tokens, each chip keeping its share of the KV heads (:func:`~roofline.serving_scale.kv_bytes_per_chip`).
 
 Decoding sequences sit at the mean context ``P + output_len // 2``. One iteration on one
-chip costs ``1/N`` of :func:`~roofline.serving.iteration_cost` (the KV reads: each chip's
-share of the cached heads) on the roofline of the weights' format (W8A8 and W4A4:
+chip costs its share of :func:`~roofline.serving.iteration_cost`
+(:func:`~roofline.decode.tensor_parallel_share`: ``1/N`` of the FLOPs and weights, its
+cached KV heads) on the roofline of the weights' format (W8A8 and W4A4:
 the matmuls run in the weights' format), plus its all-reduces
 (:func:`~roofline.decode.tensor_parallel_link_time`) for ``batch + chunk`` tokens.
 
@@ -37,12 +38,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .core import Cost, _out
-from .decode import tensor_parallel_link_time
+from .core import _out
+from .decode import tensor_parallel_link_time, tensor_parallel_share
 from .hardware import get_chip
 from .models import get_model
 from .serving import uniform_iteration_cost
-from .serving_scale import kv_bytes_per_chip, kv_head_share
+from .serving_scale import kv_bytes_per_chip
 from .units import check_int, check_positive, dtype_bytes
 
 
@@ -127,8 +128,7 @@ def iteration_seconds(model, chip, w_dtype, kv_dtype, n_chips, batch, context_le
     n = check_int("n_chips", n_chips)
     cost = uniform_iteration_cost(m, check_int("batch", batch, minimum=0), context_len, chunk_start, chunk,
                                   w_dtype, kv_dtype)
-    per_chip = Cost(cost.flops / n, cost.weight_bytes / n, cost.kv_bytes * kv_head_share(m, n))
-    compute = per_chip.bounds(c.peak_flops(w_dtype), c.hbm_bandwidth).lower
+    compute = tensor_parallel_share(cost, m, n).bounds(c.peak_flops(w_dtype), c.hbm_bandwidth).lower
     return _out(compute + tensor_parallel_link_time(m, c, n, np.add(batch, chunk)))
 
 

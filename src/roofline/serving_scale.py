@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .core import Cost, _out
-from .decode import decode_step_time, max_batch, tensor_parallel_decode
+from .decode import decode_step_time, kv_head_share, max_batch, tensor_parallel_decode
 from .hardware import get_chip
 from .models import get_model
 from .serving import iteration_time
@@ -81,7 +81,7 @@ def serving_frontier(model, chip, context_len=4096, n_chips=1, batches=2 ** np.a
     """
     m, c = get_model(model), get_chip(chip)
     n = check_int("n_chips", n_chips)
-    cap = max_batch(m, n * c.hbm_capacity, context_len, w_dtype, kv_dtype)
+    cap = max_batch(m, c.hbm_capacity, context_len, w_dtype, kv_dtype, n)
     batch = np.asarray([b for b in np.asarray(batches, dtype=int) if b <= cap])
     if batch.size == 0:
         raise ValueError(f"no batch fits: the weights and one {context_len}-token cache need more than "
@@ -170,17 +170,6 @@ def disaggregated(model, chip, prompt_len, n_decode=16, decode_context=2048, tra
     transfer = m.kv_cache_bytes(P, kv_dtype) / link
     itl = iteration_time(m, c, [decode_context] * check_int("n_decode", n_decode), (), w_dtype, kv_dtype)
     return Placement(prefill + transfer, itl)
-
-
-def kv_head_share(model, n_chips):
-    """Share of the KV cache each of ``n_chips`` tensor-parallel chips keeps: ``max(1/N, 1/cache_heads)``.
-
-    Each chip keeps the heads it computes: ``cache_heads / N`` of them while there are enough,
-    otherwise one whole cached head, replicated (GQA with fewer KV heads than chips; MLA, whose
-    one latent every chip needs, is not split at all).
-    """
-    n = check_positive("n_chips", n_chips)
-    return _out(np.maximum(1 / np.asarray(n, dtype=float), 1 / get_model(model).cache_heads))
 
 
 def kv_bytes_per_chip(model, n_chips, context_len, batch=1, kv_dtype="bf16"):

@@ -166,6 +166,12 @@ def best_split_k(model, chip, context_len, batch=1, n_chips=1, kv_dtype="bf16", 
                 for s in _split_choices(context_len, min_block_tokens)), key=lambda t: t.time)
 
 
+# Query rows of FlashAttention 2.0.x's forward tile for 128-wide heads on an A100 (kBlockM of
+# Flash_fwd_kernel_traits<128, 128, 64, 4> in csrc/flash_attn/src/flash_fwd_launch_template.h):
+# a single decode query is padded to this many rows.
+FLASH_ATTENTION_2_TILE_ROWS = 128
+
+
 class DecodeAttentionMeasurement(NamedTuple):
     """One row of the Flash-Decoding micro-benchmark: one decode step's attention, times in seconds."""
 
@@ -184,29 +190,41 @@ class DecodeAttentionMeasurement(NamedTuple):
         """Bytes one KV head caches per token: K and V, ``2 d_h x bytes per element``."""
         return 2 * self.head_dim * dtype_bytes(self.dtype)
 
-    def unsplit_sm_bandwidth(self) -> float:
+    @property
+    def kv_bytes(self) -> float:
+        """Bytes of the whole cache the step reads once: ``batch x T x H_kv x head_bytes_per_token``."""
+        return self.batch * self.context_len * self.kv_heads * self.head_bytes_per_token
+
+    def unsplit_block_bandwidth(self) -> float:
         """Bytes per second one FlashAttention thread block streamed: ``T x head_bytes_per_token / t``.
 
-        Every block reads its KV head's whole cache, so where ``batch x query_heads`` blocks fit
-        on the chip at once (one wave, one block per SM) this is what one SM drew.
+        Every block reads its KV head's whole cache; where ``batch x query_heads`` blocks fit on
+        the chip at once (one wave, one block per SM) this is what one SM took in.
         """
         return self.context_len * self.head_bytes_per_token / self.flash_attention
 
+    @property
+    def unsplit_tile_intensity(self) -> float:
+        """Tensor-core FLOPs per byte of K and V in a FlashAttention 2.0.9 block: the one query
+        padded to :data:`FLASH_ATTENTION_2_TILE_ROWS` rows, ``4 M d_h / (2 d_h b) = 2 M / b``."""
+        return 2 * FLASH_ATTENTION_2_TILE_ROWS / dtype_bytes(self.dtype)
+
     def modelled(self, chip, sm_bandwidth=None, min_block_tokens=64) -> tuple:
-        """``(unsplit, split)``: :func:`split_k_layer_time` for this row's two kernels on ``chip``.
+        """``(unsplit, grouped, split)``: :func:`split_k_layer_time` for this row on ``chip``.
 
-        Unsplit with FlashAttention 2.0.9's grid: one block per sequence and query head, each
+        ``unsplit``: FlashAttention 2.0.9's grid, one block per sequence and query head, each
         streaming its KV head's whole cache (the query heads of a group re-read the same bytes,
-        mostly from L2). Split: one block per sequence, KV head and split, the fastest of splits
-        1, 2, 4, ... keeping at least ``min_block_tokens`` tokens a block.
+        mostly from L2). ``grouped``: one block per sequence and KV head, no split. ``split``:
+        one block per sequence, KV head and split, the fastest of splits 1, 2, 4, ... keeping
+        at least ``min_block_tokens`` tokens a block.
         """
-        def layer(kv_heads, n_splits=1):
-            return split_k_layer_time(chip, self.context_len, kv_heads, self.query_heads, self.head_bytes_per_token,
-                                      self.head_dim, self.batch, n_splits, sm_bandwidth=sm_bandwidth)
+        def layer(blocks_per_sequence, n_splits=1):
+            return split_k_layer_time(chip, self.context_len, blocks_per_sequence, self.query_heads,
+                                      self.head_bytes_per_token, self.head_dim, self.batch, n_splits,
+                                      sm_bandwidth=sm_bandwidth)
 
-        split = min((layer(self.kv_heads, s) for s in _split_choices(self.context_len, min_block_tokens)),
-                    key=lambda t: t.time)
-        return layer(self.query_heads), split
+        grouped, *splits = [layer(self.kv_heads, s) for s in _split_choices(self.context_len, min_block_tokens)]
+        return layer(self.query_heads), grouped, min([grouped, *splits], key=lambda t: t.time)
 
 
 def flash_decoding_benchmark() -> list:

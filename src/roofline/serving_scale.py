@@ -192,10 +192,11 @@ def fsdp_decode_link_time(model, chip, n_chips, w_dtype="bf16"):
 
 
 def moe_all_to_all_bytes(model, batch, act_dtype="bf16"):
-    """Bytes an expert-parallel MoE decode step sends per chip and direction, all MoE layers.
+    """Bytes the all-to-all exchanges of an expert-parallel MoE decode step move, all MoE layers.
 
-    Each token's activation goes to its ``k`` experts and comes back (dispatch and combine):
-    ``2 k d b`` per token and MoE layer, nearly all of it to other chips when experts are spread.
+    Each token's activation goes to its ``k`` experts and comes back (dispatch and combine, so
+    both directions together): ``2 k d b`` per token and MoE layer, nearly all of it between
+    chips when the experts are spread over them.
     """
     m = get_model(model)
     if not m.is_moe:

@@ -188,3 +188,8 @@ def test_dense_and_moe_layers_of_deepseek_v3():
     dense = rl.get_model("llama-3-8b")
     assert dense.dense_mlp_layers == 32 and not any(dense.is_moe_layer(i) for i in range(32))
     assert rl.ModelConfig.matrix_weights([("a", 2, 3), ("b", 4, 5)]) == 2 * 3 + 4 * 5
+
+
+def test_only_the_encoders_are_marked_encoders():
+    # BERT is a bidirectional encoder (Devlin et al. 2019): no generation, no KV cache
+    assert sorted(m for m in rl.list_models() if rl.get_model(m).encoder) == ["bert-base", "bert-large"]

@@ -26,7 +26,8 @@ from .units import check_int, check_positive, dtype_bytes
 class ModelConfig:
     """Shape of a decoder or encoder transformer.
 
-    ``n_kv_heads < n_heads`` means grouped-query attention (GQA); ``n_kv_heads == 1``
+    ``encoder``: a bidirectional encoder (BERT), which generates nothing and caches no keys
+    and values. ``n_kv_heads < n_heads`` means grouped-query attention (GQA); ``n_kv_heads == 1``
     is multi-query attention (MQA); equal counts are multi-head attention (MHA).
     ``head_dim`` is the width of one query, key or value head; the query width
     ``n_heads * head_dim`` need not equal ``d_model``.
@@ -66,6 +67,7 @@ class ModelConfig:
     vocab_size: int
     max_seq_len: int
     source: str
+    encoder: bool = False  # a bidirectional encoder (BERT): it generates nothing and keeps no KV cache
     sliding_window: int | None = None
     gated_mlp: bool = False
     tied_embeddings: bool = True
